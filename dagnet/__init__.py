@@ -1,0 +1,36 @@
+"""dagnet: neural networks on arbitrary DAGs, rescaling symmetry, path norms, Path-SGD."""
+
+from dagnet.builders import balanced_init, layered, random_dag
+from dagnet.compiled import CompiledDagNet
+from dagnet.layering import depth, layers_in, layers_out
+from dagnet.network import ACTIVATIONS, HOMOGENEOUS, DagNet, NetworkError
+from dagnet.optim import PathSGD, path_sgd_step_
+from dagnet.pathnorm import path_norm, path_scaling
+from dagnet.rescaling import random_rescale, rescale, rescale_module_, unbalanced
+
+__all__ = [
+    # networks
+    "DagNet",
+    "NetworkError",
+    "ACTIVATIONS",
+    "HOMOGENEOUS",
+    "layered",
+    "random_dag",
+    "balanced_init",
+    "CompiledDagNet",
+    # layering
+    "layers_in",
+    "layers_out",
+    "depth",
+    # path norms
+    "path_norm",
+    "path_scaling",
+    # rescaling
+    "rescale",
+    "rescale_module_",
+    "random_rescale",
+    "unbalanced",
+    # optimisation
+    "PathSGD",
+    "path_sgd_step_",
+]

@@ -1,0 +1,172 @@
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+
+import dagnet
+from dagnet import DagNet, NetworkError
+
+
+def toy():
+    g = nx.DiGraph()
+    g.add_node("x1", role="input")
+    g.add_node("x2", role="input")
+    g.add_node("b", role="bias")
+    g.add_node("h", role="hidden")
+    g.add_node("y", role="output")
+    g.add_edges_from([("x1", "h"), ("x2", "h"), ("b", "h"), ("h", "y"), ("x1", "y")],
+                     weight=1.5)
+    return g
+
+
+class TestValidation:
+    def test_valid_toy(self):
+        net = DagNet.from_networkx(toy())
+        assert net.inputs == ["x1", "x2"] and net.outputs == ["y"]
+        assert net.bias == "b" and net.hidden == ["h"]
+        assert net.activation("h") == "relu"
+
+    def test_cycle(self):
+        g = toy()
+        g.add_node("h2", role="hidden")
+        g.add_edge("h", "h2", weight=1.0)
+        g.add_edge("h2", "h", weight=1.0)
+        with pytest.raises(NetworkError, match="cycle"):
+            DagNet(g)
+
+    @pytest.mark.parametrize("edge, match", [
+        (("h", "x1"), "enters input node 'x1'"),
+        (("h", "b"), "enters bias node 'b'"),
+    ])
+    def test_edge_into_source(self, edge, match):
+        g = toy()
+        g.add_edge(*edge, weight=1.0)
+        with pytest.raises(NetworkError, match=match):
+            DagNet(g)
+
+    def test_edge_out_of_output(self):
+        g = toy()
+        g.add_node("y2", role="output")
+        g.add_edge("y", "y2", weight=1.0)
+        with pytest.raises(NetworkError, match="leaves output node 'y'"):
+            DagNet(g)
+
+    def test_unknown_role_and_activation(self):
+        g = toy()
+        g.nodes["h"]["role"] = "hiden"
+        with pytest.raises(NetworkError, match="node 'h' has role 'hiden'"):
+            DagNet(g)
+        g = toy()
+        g.nodes["h"]["activation"] = "swish"
+        with pytest.raises(NetworkError, match="node 'h' has activation 'swish'"):
+            DagNet(g)
+
+    @pytest.mark.parametrize("w, match", [
+        (None, "no 'weight'"), (math.nan, "non-finite weight nan"),
+        (math.inf, "non-finite"), ("abc", "non-numeric"),
+    ])
+    def test_bad_weights(self, w, match):
+        g = toy()
+        if w is None:
+            del g.edges["h", "y"]["weight"]
+        else:
+            g.edges["h", "y"]["weight"] = w
+        with pytest.raises(NetworkError, match=f"edge 'h' -> 'y' has {match}"):
+            DagNet(g)
+
+    def test_shape_mismatch(self):
+        g = toy()
+        g.nodes["h"]["size"] = 3
+        with pytest.raises(NetworkError, match=r"edge 'x1' -> 'h' has a weight of shape "
+                                               r"\(\); the node sizes require \(3, 1\)"):
+            DagNet(g)
+
+    def test_unreachable_hidden(self):
+        g = toy()
+        g.add_node("dead", role="hidden")
+        g.add_edge("b", "dead", weight=1.0)
+        g.add_edge("dead", "y", weight=1.0)
+        g.add_node("sink", role="hidden")
+        g.add_edge("x1", "sink", weight=1.0)
+        with pytest.raises(NetworkError, match=r"\['dead', 'sink'\].*prune=True"):
+            DagNet(g)
+        net = DagNet(g, prune=True)
+        assert set(net.hidden) == {"h"}
+        assert "dead" in g  # the user's graph is untouched
+
+    def test_no_inputs_or_outputs(self):
+        g = nx.DiGraph()
+        g.add_node("y", role="output")
+        with pytest.raises(NetworkError, match="no input node"):
+            DagNet(g)
+        g = nx.DiGraph()
+        g.add_node("x", role="input")
+        with pytest.raises(NetworkError, match="no output node"):
+            DagNet(g)
+
+    def test_two_biases_and_big_bias(self):
+        g = toy()
+        g.add_node("b2", role="bias")
+        with pytest.raises(NetworkError, match="at most one bias"):
+            DagNet(g)
+        g = toy()
+        g.nodes["b"]["size"] = 2
+        with pytest.raises(NetworkError, match="bias node 'b' has size 2"):
+            DagNet(g)
+
+    def test_not_a_digraph(self):
+        with pytest.raises(NetworkError, match="expected a networkx.DiGraph"):
+            DagNet(nx.Graph())
+
+
+class TestRoundTrip:
+    def test_to_networkx_is_a_copy(self):
+        net = dagnet.layered([3, 4, 2])
+        g = net.to_networkx()
+        g.edges["input", "hidden1"]["weight"][0, 0] = 99.0
+        assert net.weight("input", "hidden1")[0, 0] != 99.0
+        again = DagNet.from_networkx(g)
+        assert again.weight("input", "hidden1")[0, 0] == 99.0
+
+    def test_input_order_follows_insertion(self):
+        g = nx.DiGraph()
+        for v in ["z", "a", "m"]:
+            g.add_node(v, role="input")
+        g.add_node("o2", role="output")
+        g.add_node("o1", role="output")
+        g.add_edges_from([(u, o) for u in "zam" for o in ("o1", "o2")], weight=1.0)
+        net = DagNet(g)
+        assert net.inputs == ["z", "a", "m"] and net.outputs == ["o2", "o1"]
+
+
+class TestBuilders:
+    def test_layered_groups_and_units_agree(self):
+        grouped = dagnet.layered([3, 2, 2], skips=[(0, 2)], seed=4)
+        units = dagnet.layered([3, 2, 2], skips=[(0, 2)], seed=4, groups=False)
+        assert units.graph.number_of_edges() == grouped.n_params
+        w = grouped.weight("input", "output")
+        assert units.weight(("input", 2), ("output", 1)) == w[1, 2]
+
+    def test_balanced_init_statistics(self):
+        net = dagnet.layered([400, 300, 10], bias=False, seed=0)
+        w = net.weight("input", "hidden1")
+        assert abs(w.std() * math.sqrt(400) - 1) < 0.01
+        assert abs(w.mean()) < 0.005
+
+    def test_bad_skip(self):
+        with pytest.raises(ValueError, match=r"skip \(0, 1\)"):
+            dagnet.layered([2, 3, 1], skips=[(0, 1)])
+
+    @pytest.mark.parametrize("seed", range(10))
+    def test_random_dag_is_valid_and_seeded(self, seed):
+        a = dagnet.random_dag(3, 6, 2, seed=seed)
+        b = dagnet.random_dag(3, 6, 2, seed=seed)
+        assert a.edges == b.edges
+        assert all(np.isfinite(a.weight(u, v)) for u, v in a.edges)
+        assert dagnet.depth(a) >= 1
+
+    def test_expand_guard(self):
+        net = dagnet.layered([100, 100, 10])
+        with pytest.raises(ValueError, match="11110 edges, over max_edges=1000"):
+            net.expand(max_edges=1000)

@@ -1,0 +1,189 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from reference import brute_gamma
+from strategies import group_nets, unit_dags
+
+import dagnet
+
+
+def grads(module, x, y):
+    module.zero_grad()
+    loss = torch.nn.functional.cross_entropy(module(x), y)
+    loss.backward()
+    return loss
+
+
+def batches(net, n=50, batch=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n):
+        yield (torch.randn(batch, net.n_inputs, generator=g, dtype=torch.float64),
+               torch.randint(net.n_outputs, (batch,), generator=g))
+
+
+def train(net, make_opt, n=50):
+    module = net.compile(dtype=torch.float64)
+    opt = make_opt(module)
+    for x, y in batches(net, n):
+        grads(module, x, y)
+        opt.step()
+    return module.to_dagnet()
+
+
+def max_rel_diff(a, b):
+    return max(float(np.max(np.abs(np.asarray(a.weight(*e)) - np.asarray(b.weight(*e)))
+                         / (np.abs(np.asarray(b.weight(*e))) + 1e-300))) for e in a.edges)
+
+
+class TestUpdateRule:
+    @given(unit_dags(), st.sampled_from([1, 2, 3]))
+    def test_one_step_matches_brute_force_gamma(self, net, p):
+        module = net.compile(dtype=torch.float64)
+        x, y = next(batches(net, 1))
+        grads(module, x, y)
+        g = module.edge_gradients()
+        gamma = brute_gamma(net, p)
+        dagnet.PathSGD(module, lr=0.1, p=p).step()
+        after = module.to_dagnet()
+        for e in net.edges:
+            expected = net.weight(*e) - (0.1 * g[e] / gamma[e] if gamma[e] > 0 else 0.0)
+            assert after.weight(*e) == pytest.approx(expected, rel=1e-10, abs=1e-14), e
+
+    def test_layered_p2_is_outer_product(self):
+        net = dagnet.layered([3, 4, 2], bias=False, seed=1)
+        module = net.compile(dtype=torch.float64)
+        x, y = next(batches(net, 1))
+        grads(module, x, y)
+        w1, w2 = net.weight("input", "hidden1"), net.weight("hidden1", "output")
+        g1 = module.w_0_1.grad.numpy().copy()
+        alpha_h = (w1 ** 2).sum(axis=1)          # alpha of hidden units
+        beta_h = (w2 ** 2).sum(axis=0)           # beta of hidden units
+        gamma1 = np.outer(beta_h, np.ones(3))    # beta(v) alpha(u), alpha(input) = 1
+        dagnet.PathSGD(module, lr=0.5).step()
+        np.testing.assert_allclose(module.w_0_1.detach().numpy(), w1 - 0.5 * g1 / gamma1,
+                                   rtol=1e-12)
+        assert alpha_h.shape == (4,)
+
+    def test_momentum(self):
+        net = dagnet.layered([3, 4, 2], seed=2)
+        a, b = net.compile(dtype=torch.float64), net.compile(dtype=torch.float64)
+        opt = dagnet.PathSGD(a, lr=0.1, momentum=0.9)
+        bufs = None
+        for x, y in batches(net, 3):
+            grads(a, x, y)
+            opt.step()
+            grads(b, x, y)
+            bufs = dagnet.path_sgd_step_(b, 0.1, 2, 0.9, bufs)
+        for wa, wb in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(wa, wb, rtol=0, atol=0)
+        assert "momentum_buffer" in opt.state_dict()["state"][0]
+
+
+class TestTheorem41:
+    """Path-SGD commutes with rescaling; SGD and AdaGrad do not."""
+
+    def setup_method(self):
+        self.net = dagnet.random_dag(4, 10, 3, edge_prob=0.5, seed=11)
+        self.scaled, self.factors = dagnet.random_rescale(
+            self.net, exponent="uniform", low=-3, high=3, seed=5, return_factors=True)
+        assert max(self.factors.values()) > 100 and min(self.factors.values()) < 1e-2
+
+    def test_path_sgd_stays_equivalent_after_50_steps(self):
+        a = train(self.net, lambda m: dagnet.PathSGD(m, lr=0.05))
+        b = train(self.scaled, lambda m: dagnet.PathSGD(m, lr=0.05))
+        assert max_rel_diff(dagnet.rescale(a, self.factors), b) < 1e-8
+        assert max_rel_diff(a, self.net) > 1e-3  # training did move the weights
+        x = torch.randn(20, 4, dtype=torch.float64)
+        with torch.no_grad():
+            torch.testing.assert_close(a.compile(dtype=torch.float64)(x),
+                                       b.compile(dtype=torch.float64)(x),
+                                       rtol=1e-9, atol=1e-9)
+
+    @pytest.mark.parametrize("make", [lambda m: torch.optim.SGD(m.parameters(), lr=1e-4),
+                                      lambda m: torch.optim.Adagrad(m.parameters(), lr=1e-3)])
+    def test_sgd_and_adagrad_do_not(self, make):
+        a = train(self.net, make)
+        b = train(self.scaled, make)
+        assert max_rel_diff(dagnet.rescale(a, self.factors), b) > 1e-2
+
+    @given(unit_dags(max_hidden=5), st.integers(0, 1000))
+    def test_one_step_commutes_on_random_dags(self, net, seed):
+        if not net.hidden:
+            return
+        scaled, factors = dagnet.random_rescale(net, exponent="uniform", seed=seed,
+                                                return_factors=True)
+        a = train(net, lambda m: dagnet.PathSGD(m, lr=0.1), n=1)
+        b = train(scaled, lambda m: dagnet.PathSGD(m, lr=0.1), n=1)
+        assert max_rel_diff(dagnet.rescale(a, factors), b) < 1e-9
+
+
+class TestRobustness:
+    def test_dead_units_give_no_nan(self):
+        net = dagnet.layered([3, 4, 4, 2], groups=False, seed=0)
+        zeros = {e: 0.0 for e in net.edges if e[1] in (("hidden1", 0), ("hidden1", 1))}
+        zeros |= {e: 0.0 for e in net.edges if e[0] == ("hidden2", 3)}
+        module = net.with_weights(zeros).compile()
+        opt = dagnet.PathSGD(module, lr=0.1)
+        for x, y in batches(net, 5):
+            grads(module, x.float(), y)
+            opt.step()
+        assert all(torch.isfinite(w).all() for w in module.parameters())
+
+    def test_all_zero_network(self):
+        net = dagnet.layered([3, 4, 2], seed=0)
+        module = net.with_weights({e: np.zeros_like(net.weight(*e)) for e in net.edges}
+                                  ).compile()
+        grads(module, torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))
+        dagnet.PathSGD(module, lr=0.1).step()
+        assert all(torch.isfinite(w).all() for w in module.parameters())
+
+    def test_badly_unbalanced_float32_stays_finite(self):
+        net = dagnet.layered([20] * 8, seed=0)
+        net = dagnet.random_rescale(net, exponent="uniform", low=4, high=6, seed=0)
+        module = net.compile()
+        alpha, beta = dagnet.pathnorm.alpha_beta(module, 2)
+        assert all(math.isfinite(s) and torch.isfinite(a).all() for a, s in alpha + beta)
+        opt = dagnet.PathSGD(module, lr=0.01)
+        x = torch.randn(16, 20)
+        y = torch.randint(20, (16,))
+        for _ in range(3):
+            grads(module, x, y)
+            opt.step()
+        assert all(torch.isfinite(w).all() for w in module.parameters())
+
+    def test_bad_arguments(self):
+        module = dagnet.layered([3, 4, 2]).compile()
+        with pytest.raises(ValueError, match="lr must be positive; got -1"):
+            dagnet.PathSGD(module, lr=-1)
+        with pytest.raises(ValueError, match="p must be >= 1"):
+            dagnet.PathSGD(module, lr=0.1, p=0.5)
+        with pytest.raises(TypeError, match="needs a CompiledDagNet"):
+            dagnet.PathSGD(torch.nn.Linear(2, 2), lr=0.1)
+
+    def test_loss_decreases_and_scheduler_works(self):
+        net = dagnet.layered([5, 16, 3], seed=0)
+        module = net.compile()
+        opt = dagnet.PathSGD(module, lr=0.2)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=50, gamma=0.5)
+        x, y = torch.randn(64, 5), torch.randint(3, (64,))
+        first = float(grads(module, x, y))
+        for _ in range(100):
+            grads(module, x, y)
+            opt.step()
+            sched.step()
+        assert float(grads(module, x, y)) < 0.7 * first
+        assert opt.param_groups[0]["lr"] == pytest.approx(0.05)
+
+    @given(group_nets())
+    def test_group_nets_match_their_expansion(self, net):
+        a = train(net, lambda m: dagnet.PathSGD(m, lr=0.1), n=3)
+        b = train(net.expand(), lambda m: dagnet.PathSGD(m, lr=0.1), n=3)
+        for u, v in net.edges:
+            w = a.weight_matrix(u, v)
+            for i, vi in enumerate(net.units(v)):
+                for j, uj in enumerate(net.units(u)):
+                    assert b.weight(uj, vi) == pytest.approx(w[i, j], rel=1e-9, abs=1e-12)

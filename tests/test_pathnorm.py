@@ -1,0 +1,70 @@
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from reference import brute_gamma, brute_path_norm
+from strategies import group_nets, unit_dags
+
+import dagnet
+
+RTOL = 1e-10
+PS = [1, 2, 3, 1.5, math.inf]
+
+
+class TestPathNorm:
+    @given(unit_dags(), st.sampled_from(PS))
+    def test_dp_matches_enumeration(self, net, p):
+        assert dagnet.path_norm(net, p) == pytest.approx(brute_path_norm(net, p), rel=RTOL)
+
+    @given(group_nets(), st.sampled_from(PS))
+    def test_group_nets(self, net, p):
+        assert dagnet.path_norm(net, p) == pytest.approx(brute_path_norm(net, p), rel=RTOL)
+
+    def test_huge_values_do_not_overflow(self):
+        net = dagnet.layered([1] * 40, bias=False, groups=False)
+        net = net.with_weights({e: 1e20 for e in net.edges})
+        # 39 edges of 1e20: phi = 1e780, beyond float64 on a linear scale
+        assert dagnet.path_norm(net, 2) == math.inf
+        net = net.with_weights({e: 1e7 for e in net.edges})
+        assert dagnet.path_norm(net, 2) == pytest.approx(1e273, rel=1e-9)
+
+    def test_zero_weights(self):
+        net = dagnet.layered([2, 2, 1], bias=False, groups=False)
+        assert dagnet.path_norm(net.with_weights({e: 0.0 for e in net.edges})) == 0.0
+
+    @pytest.mark.parametrize("p", [0.5, -1, "two"])
+    def test_bad_p(self, p):
+        with pytest.raises(ValueError, match="p must be"):
+            dagnet.path_norm(dagnet.layered([2, 2, 1]), p)
+
+
+class TestPathScaling:
+    @given(unit_dags(), st.sampled_from(PS))
+    def test_dp_matches_enumeration(self, net, p):
+        dp, brute = dagnet.path_scaling(net, p), brute_gamma(net, p)
+        assert list(dp) == net.edges
+        for e in net.edges:
+            assert dp[e] == pytest.approx(brute[e], rel=RTOL, abs=1e-300), e
+
+    @given(group_nets(), st.sampled_from([1, 2, math.inf]))
+    def test_group_nets_match_expansion(self, net, p):
+        dp = dagnet.path_scaling(net, p)
+        brute = brute_gamma(net, p)
+        for u, v in net.edges:
+            gamma = np.asarray(dp[u, v])
+            assert gamma.shape == np.shape(net.weight(u, v))
+            gamma = gamma.reshape(net.size(v), net.size(u))
+            for i, vi in enumerate(net.units(v)):
+                for j, uj in enumerate(net.units(u)):
+                    assert gamma[i, j] == pytest.approx(brute[uj, vi], rel=RTOL)
+
+    def test_dead_unit_gives_zero_not_nan(self):
+        net = dagnet.layered([2, 3, 1], groups=False, seed=0)
+        dead = {("input", i): 0.0 for i in range(2)}
+        net = net.with_weights({(u, ("hidden1", 0)): 0.0 for u in dead} |
+                               {("bias", ("hidden1", 0)): 0.0})
+        gamma = dagnet.path_scaling(net)
+        assert gamma[("hidden1", 0), "output"] == 0.0
+        assert all(np.isfinite(g) for g in gamma.values())
