@@ -210,7 +210,7 @@ class CompiledDagNet(nn.Module):
         rank = np.empty_like(perm)
         rank[perm] = np.arange(perm.size)
         start = 0
-        for e, (u, v) in enumerate(edges):
+        for u, v in edges:
             n = net.size(u) * net.size(v)
             self._slots.append((u, v, index, rank[start:start + n]))
             start += n

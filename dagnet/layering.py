@@ -51,8 +51,11 @@ def layers_in(net):
     --------
     >>> import dagnet
     >>> net = dagnet.layered([2, 3, 1], bias=False, skips=[(0, 2)], groups=False)
-    >>> [sorted(layer) for layer in layers_in(net)]
-    [[('input', 0), ('input', 1)], [('hidden1', 0), ('hidden1', 1), ('hidden1', 2)], ['output']]
+    >>> for layer in layers_in(net):
+    ...     print(sorted(layer))
+    [('input', 0), ('input', 1)]
+    [('hidden1', 0), ('hidden1', 1), ('hidden1', 2)]
+    ['output']
     """
     return _as_layers(net, node_levels_in(net))
 

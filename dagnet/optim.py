@@ -30,31 +30,52 @@ import torch
 from torch.optim import Optimizer
 
 from dagnet.compiled import CompiledDagNet
-from dagnet.pathnorm import alpha_beta, block_gamma_factors, check_p, pow2
+from dagnet.kernels import dense_update_, power_into, scratch_size
+from dagnet.pathnorm import alpha_beta, block_gamma_factors, check_p, pow2, workspace
 
 __all__ = ["PathSGD", "path_sgd_step_"]
 
 
 
-def _positive_or_inf(x):
-    return torch.where(x > 0, x, torch.full_like(x, math.inf))
+def _inverse(x):
+    """``1 / x`` with 0 where ``x`` is 0 (gamma = 0: the step there is 0)."""
+    inv = torch.where(x > 0, x.reciprocal(), torch.zeros_like(x))
+    return inv.clamp_(max=torch.finfo(x.dtype).max)
 
 
-def _scaled_gradient(module, block, grad, ra, rb):
-    """``grad / (rb ra^T)`` for one block, with 0 wherever gamma is 0."""
-    ra, rb = _positive_or_inf(ra), _positive_or_inf(rb)
-    if block.kind == "dense":
-        if block.source == "bias":
-            return grad / rb
-        return grad / torch.outer(rb, ra)
+def _scaled_gradient(module, block, grad, inv_ra, inv_rb):
+    """``grad / gamma`` for a block that is not a plain dense matrix."""
+    if block.kind == "dense":  # the bias vector
+        return grad * inv_rb
     rows = getattr(module, block.rows)
     if block.source == "bias":
-        return grad / rb[rows]
-    return grad / (rb[rows] * ra[getattr(module, block.cols)])
+        return grad * inv_rb[rows]
+    return grad * (inv_rb[rows] * inv_ra[getattr(module, block.cols)])
+
+
+def _powered(module, cache, p):
+    """``{block index: |W|^p}`` for dense blocks, recomputed where W has changed.
+
+    ``cache`` maps a block index to ``(p, W._version, |W|^p)``. Any in-place
+    change of W since it was filled (a user's edit, ``load_state_dict``)
+    bumps the version and forces a recomputation.
+    """
+    powered = {}
+    for index, block in enumerate(module.blocks):
+        if block.kind != "dense" or block.source == "bias":
+            continue
+        w = getattr(module, block.param)
+        entry = cache.get(index)
+        if entry is None or entry[:2] != (p, w._version) or entry[2].shape != w.shape \
+                or entry[2].dtype != w.dtype or entry[2].device != w.device:
+            entry = (p, w._version, power_into(torch.empty_like(w), w, p))
+            cache[index] = entry
+        powered[index] = entry[2]
+    return powered
 
 
 @torch.no_grad()
-def path_sgd_step_(module, lr, p=2, momentum=0.0, buffers=None):
+def path_sgd_step_(module, lr, p=2, momentum=0.0, buffers=None, cache=None, fused=None):
     """One Path-SGD update of a compiled network's weights, in place.
 
     Parameters
@@ -67,6 +88,12 @@ def path_sgd_step_(module, lr, p=2, momentum=0.0, buffers=None):
     momentum : float in [0, 1)
     buffers : list, optional
         One momentum buffer (or None) per block, updated in place.
+    cache : dict, optional
+        Keeps ``|W|^p`` of the dense blocks between steps, refreshed by the
+        update itself and recomputed whenever W was changed elsewhere: one
+        copy of the weights buys one pass over them less per step.
+    fused : bool or None
+        See :func:`dagnet.kernels.dense_update_`.
 
     Returns
     -------
@@ -74,26 +101,27 @@ def path_sgd_step_(module, lr, p=2, momentum=0.0, buffers=None):
         The momentum buffers (all None when ``momentum == 0``).
     """
     p = check_p(p)
-    alpha, beta = alpha_beta(module, p)
+    cache = {} if cache is None else cache
+    powered = _powered(module, cache, p)
+    alpha, beta = alpha_beta(module, p, powered)
     factors = block_gamma_factors(module, alpha, beta, p)
     buffers = [None] * len(module.blocks) if buffers is None else buffers
     for i, (block, (ra, rb, log)) in enumerate(zip(module.blocks, factors)):
         w = getattr(module, block.param)
-        if w.grad is None:
+        if w.grad is None or log == -math.inf:  # gamma = 0 everywhere: so is the gradient
             continue
-        if log == -math.inf:  # gamma is 0 everywhere in the block: so is the gradient
-            step = torch.zeros_like(w)
-        elif block.kind == "dense" and block.source != "bias" and momentum == 0:
-            scale = pow2(min(-log, 1023))
-            w.addcdiv_(w.grad, torch.outer(_positive_or_inf(rb), _positive_or_inf(ra)),
-                       value=-lr * scale)
+        scale = pow2(min(-log, 1023))
+        inv_ra, inv_rb = _inverse(ra), _inverse(rb)
+        if i in powered and momentum == 0:
+            dense_update_(w, w.grad, inv_rb, inv_ra, -lr * scale, p=p, powered=powered[i],
+                          fused=fused, scratch=workspace(module, scratch_size(w)))
+            cache[i] = (p, w._version, powered[i])
             continue
-        else:
-            step = _scaled_gradient(module, block, w.grad, ra, rb)
-            step.mul_(pow2(min(-log, 1023)))
+        step = (_scaled_gradient(module, block, w.grad, inv_ra, inv_rb) if i not in powered
+                else w.grad * torch.outer(inv_rb, inv_ra)).mul_(scale)
         if momentum:
             if buffers[i] is None:
-                buffers[i] = step.clone()
+                buffers[i] = step
             else:
                 buffers[i].mul_(momentum).add_(step)
             step = buffers[i]
@@ -114,6 +142,16 @@ class PathSGD(Optimizer):
         Which path regulariser ``phi_p`` defines the geometry (``p >= 1``).
     momentum : float, default 0
         Heavy-ball momentum on the path-scaled gradient.
+    fused : bool or None, default None
+        Update large dense blocks with a ``torch.compile``-fused kernel (None:
+        for blocks of at least ``dagnet.kernels.FUSED_MIN_ELEMENTS`` entries).
+        See :mod:`dagnet.kernels`.
+
+    Notes
+    -----
+    The optimiser keeps ``|W|^p`` of every dense block between steps (one
+    extra copy of those weights, not part of ``state_dict``), refreshed by
+    each update and recomputed whenever the weights changed in between.
 
     Examples
     --------
@@ -124,7 +162,7 @@ class PathSGD(Optimizer):
     >>> loss.backward(); opt.step(); opt.zero_grad()
     """
 
-    def __init__(self, module, lr, p=2, momentum=0.0):
+    def __init__(self, module, lr, p=2, momentum=0.0, fused=None):
         if not isinstance(module, CompiledDagNet):
             raise TypeError(
                 f"PathSGD needs a CompiledDagNet (net.compile()); got "
@@ -141,6 +179,8 @@ class PathSGD(Optimizer):
         params = [getattr(module, b.param) for b in module.blocks]
         super().__init__(params, dict(lr=lr, p=p, momentum=momentum))
         self.module = module
+        self.fused = fused
+        self._powered = {}  # |W|^p of dense blocks, see path_sgd_step_
 
     def add_param_group(self, param_group):
         if self.param_groups:
@@ -158,7 +198,7 @@ class PathSGD(Optimizer):
         params = group["params"]
         buffers = [self.state[w].get("momentum_buffer") for w in params]
         buffers = path_sgd_step_(self.module, group["lr"], group["p"],
-                                 group["momentum"], buffers)
+                                 group["momentum"], buffers, self._powered, self.fused)
         for w, buf in zip(params, buffers):
             if buf is not None:
                 self.state[w]["momentum_buffer"] = buf

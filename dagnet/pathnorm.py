@@ -35,6 +35,7 @@ import math
 import numpy as np
 import torch
 
+from dagnet.kernels import power_into
 from dagnet.network import DagNet
 
 __all__ = ["alpha_beta", "path_norm", "path_scaling", "check_p"]
@@ -59,8 +60,73 @@ def check_p(p):
     return p
 
 
-def _power(w, p):
-    return w.abs() if p in (1.0, math.inf) else w.abs().pow(p)
+CHUNK_ELEMENTS = 1 << 16
+"""Dense blocks are raised to the power p a chunk of rows at a time, each chunk
+about this many entries, so |w|^p stays in cache and is never stored whole."""
+
+
+def workspace(module, numel):
+    """A scratch tensor of at least ``numel`` entries, reused across calls."""
+    buf = getattr(module, "_workspace", None)
+    anchor = module.anchor
+    if buf is None or buf.numel() < numel or buf.dtype != anchor.dtype \
+            or buf.device != anchor.device:
+        buf = anchor.new_empty(numel)
+        module._workspace = buf
+    return buf[:numel]
+
+
+def row_chunks(module, block):
+    """``(rows, view of w)`` pieces of a dense block small enough for the cache."""
+    w = getattr(module, block.param)
+    if w.dim() == 1:
+        yield slice(None), w
+        return
+    step = max(1, CHUNK_ELEMENTS // max(1, w.shape[1]))
+    for start in range(0, w.shape[0], step):
+        rows = slice(start, start + step)
+        yield rows, w[rows]
+
+
+def _sweep(module, block, p, fwd=None, bwd=None, powered=None):
+    """``|W|^p @ fwd`` and ``|W|^p.T @ bwd`` (max-products for p = inf).
+
+    Either vector may be None; the bias source takes ``fwd = None`` and gives
+    its column of ``|w|^p``. ``powered``, when given, is ``|W|^p`` already
+    computed; otherwise a dense block is raised to the power a chunk of rows
+    at a time, both products taken from the same chunk.
+    """
+    use_max = p == math.inf
+    w = getattr(module, block.param)
+    if block.kind != "dense":
+        s = w.abs() if p in (1.0, math.inf) else w.abs().pow(p)
+        m = module.block_matrix(block, s)
+        if block.source == "bias":
+            return m, None
+        return _products(m, fwd, bwd, use_max)
+    if block.source == "bias":
+        return power_into(torch.empty_like(w), w, p), None
+    if powered is not None:
+        return _products(powered, fwd, bwd, use_max)
+    f = w.new_empty(w.shape[0]) if fwd is not None else None
+    b = w.new_zeros(w.shape[1]) if bwd is not None else None
+    for rows, chunk in row_chunks(module, block):
+        s = power_into(workspace(module, chunk.numel()).view_as(chunk), chunk, p)
+        fc, bc = _products(s, fwd, None if bwd is None else bwd[rows], use_max)
+        if f is not None:
+            f[rows] = fc
+        if b is not None:
+            torch.maximum(b, bc, out=b) if use_max else b.add_(bc)
+    return f, b
+
+
+def _products(m, fwd, bwd, use_max):
+    f = b = None
+    if fwd is not None:
+        f = (m * fwd).amax(dim=1) if use_max else m @ fwd
+    if bwd is not None:
+        b = (m * bwd[:, None]).amax(dim=0) if use_max else bwd @ m
+    return f, b
 
 
 def _normalised(terms, like, use_max):
@@ -80,32 +146,17 @@ def _normalised(terms, like, use_max):
     return total * pow2(-exponent), ref + exponent
 
 
-def _times(block, module, s, vec, transpose, use_max):
-    """``S @ vec`` (or ``S.T @ vec``) for block values ``s`` = |w|^p."""
-    if block.source == "bias":
-        if transpose:
-            raise AssertionError("the bias unit has no beta")
-        return s if block.kind == "dense" else module.block_matrix(block, s)
-    if block.kind == "dense":
-        m = s
-    elif not use_max and block.kind == "sparse":
-        rows, cols = getattr(module, block.rows), getattr(module, block.cols)
-        if transpose:
-            n = module.level_sizes[block.source]
-            return vec.new_zeros(n).index_add(0, cols, s * vec[rows])
-        n = module.level_sizes[block.target]
-        return vec.new_zeros(n).index_add(0, rows, s * vec[cols])
-    else:
-        m = module.block_matrix(block, s)
-    if transpose:
-        m = m.t()
-    if use_max:
-        return (m * vec[None, :]).amax(dim=1)
-    return m @ vec
+def _meeting_block(module):
+    """The largest dense block: its forward and backward terms share one pass."""
+    dense = [k for k, b in enumerate(module.blocks)
+             if b.kind == "dense" and b.source != "bias"]
+    if not dense:
+        return None
+    return max(dense, key=lambda k: getattr(module, module.blocks[k].param).numel())
 
 
 @torch.no_grad()
-def alpha_beta(module, p=2):
+def alpha_beta(module, p=2, powered=None):
     """Normalised alpha and beta per level of a compiled network.
 
     Returns
@@ -113,31 +164,70 @@ def alpha_beta(module, p=2):
     alpha, beta : list of (torch.Tensor, float)
         For level ``j``, ``(a_j, L_j)`` with ``alpha = a_j * 2 ** L_j`` and
         ``1/2 <= max(a_j) < 1``, unless all of level ``j``'s alpha is 0 (then
-        ``L_j = -inf``). Tensors have the module's dtype and device.
+        ``L_j = -inf``). Tensors have the module's dtype and device. The beta
+        of the input level is not needed by any gamma and is left None.
+
+    Parameters
+    ----------
+    powered : dict, optional
+        ``{block index: |W|^p}`` for dense blocks computed beforehand (Path-SGD
+        keeps them up to date); other blocks are powered on the fly.
+
+    Notes
+    -----
+    Every weight block is read once, except that blocks out of levels at or
+    above the largest block's target are read twice. The largest block
+    (i -> j) gives both its terms in one pass: all betas down to level j
+    are computed first, then all alphas, then the remaining betas.
     """
     p = check_p(p)
     use_max = p == math.inf
-    powered = [_power(getattr(module, b.param), p) for b in module.blocks]
-    first = module.anchor
-    alpha = [(first.new_ones(module.level_sizes[0]), 0.0)]
-    for j in range(1, module.n_levels):
-        terms = []
-        for block, s in zip(module.blocks, powered):
-            if block.target == j:
-                src_vec, src_log = (None, 0.0) if block.source == "bias" \
-                    else alpha[block.source]
-                terms.append((_times(block, module, s, src_vec, False, use_max), src_log))
-        alpha.append(_normalised(terms, first.new_zeros(module.level_sizes[j]), use_max))
+    blocks, anchor = module.blocks, module.anchor
+    powered = powered or {}
+    meet = _meeting_block(module)
+    top = module.n_levels if meet is None else blocks[meet].target
+    fwd_terms = {k: [] for k in range(module.n_levels)}
+    bwd_terms = {k: [] for k in range(module.n_levels)}
     beta = [None] * module.n_levels
-    for j in reversed(range(module.n_levels)):
-        mask = torch.as_tensor(module.output_mask[j], dtype=first.dtype,
-                               device=first.device)
-        terms = [(mask, 0.0)] if module.output_mask[j].any() else []
-        for block, s in zip(module.blocks, powered):
-            if block.source == j:
-                vec, log = beta[block.target]
-                terms.append((_times(block, module, s, vec, True, use_max), log))
-        beta[j] = _normalised(terms, mask, use_max)
+
+    def finish_beta(k):
+        mask = torch.as_tensor(module.output_mask[k], dtype=anchor.dtype,
+                               device=anchor.device)
+        terms = [(mask, 0.0)] if module.output_mask[k].any() else []
+        beta[k] = _normalised(terms + bwd_terms[k], mask, use_max)
+
+    def add_bwd(index):
+        block = blocks[index]
+        vec, log = beta[block.target]
+        b = _sweep(module, block, p, bwd=vec, powered=powered.get(index))[1]
+        bwd_terms[block.source].append((b, log))
+
+    for k in reversed(range(max(top, 1), module.n_levels)):
+        for index, block in enumerate(blocks):
+            if block.source == k:
+                add_bwd(index)
+        finish_beta(k)
+    alpha = [(anchor.new_ones(module.level_sizes[0]), 0.0)]
+    for k in range(1, module.n_levels):
+        for index, block in enumerate(blocks):
+            if block.target != k:
+                continue
+            vec, log = (None, 0.0) if block.source == "bias" else alpha[block.source]
+            if index == meet:
+                bvec, blog = beta[block.target]
+                f, b = _sweep(module, block, p, fwd=vec, bwd=bvec,
+                              powered=powered.get(index))
+                bwd_terms[block.source].append((b, blog))
+            else:
+                f = _sweep(module, block, p, fwd=vec, powered=powered.get(index))[0]
+            fwd_terms[k].append((f, log))
+        alpha.append(_normalised(fwd_terms[k], anchor.new_zeros(module.level_sizes[k]),
+                                 use_max))
+    for k in reversed(range(1, top)):
+        for index, block in enumerate(blocks):
+            if block.source == k and index != meet:
+                add_bwd(index)
+        finish_beta(k)
     return alpha, beta
 
 

@@ -37,7 +37,8 @@ def evaluate(net, x):
                 h[v] = 1.0
             elif role != "input":
                 z = sum(g.edges[u, v]["weight"] * h[u] for u in g.predecessors(v))
-                h[v] = ACT[g.nodes[v].get("activation", "relu")](z) if role == "hidden" else z
+                act = ACT[g.nodes[v].get("activation", "relu")]
+                h[v] = act(z) if role == "hidden" else z
         result[row] = [h[v] for v in outputs]
     return result
 

@@ -103,8 +103,10 @@ class TestTheorem41:
                                        b.compile(dtype=torch.float64)(x),
                                        rtol=1e-9, atol=1e-9)
 
-    @pytest.mark.parametrize("make", [lambda m: torch.optim.SGD(m.parameters(), lr=1e-4),
-                                      lambda m: torch.optim.Adagrad(m.parameters(), lr=1e-3)])
+    @pytest.mark.parametrize("make", [
+        lambda m: torch.optim.SGD(m.parameters(), lr=1e-4),
+        lambda m: torch.optim.Adagrad(m.parameters(), lr=1e-3),
+    ])
     def test_sgd_and_adagrad_do_not(self, make):
         a = train(self.net, make)
         b = train(self.scaled, make)
@@ -146,7 +148,9 @@ class TestRobustness:
         net = dagnet.random_rescale(net, exponent="uniform", low=4, high=6, seed=0)
         module = net.compile()
         alpha, beta = dagnet.pathnorm.alpha_beta(module, 2)
-        assert all(math.isfinite(s) and torch.isfinite(a).all() for a, s in alpha + beta)
+        assert beta[0] is None  # no gamma needs the beta of the inputs
+        levels = alpha + beta[1:]
+        assert all(math.isfinite(s) and torch.isfinite(a).all() for a, s in levels)
         opt = dagnet.PathSGD(module, lr=0.01)
         x = torch.randn(16, 20)
         y = torch.randint(20, (16,))
@@ -187,3 +191,37 @@ class TestRobustness:
             for i, vi in enumerate(net.units(v)):
                 for j, uj in enumerate(net.units(u)):
                     assert b.weight(uj, vi) == pytest.approx(w[i, j], rel=1e-9, abs=1e-12)
+
+
+class TestKernels:
+    @pytest.mark.parametrize("p", [2, 3])
+    def test_fused_and_eager_updates_agree(self, p):
+        net = dagnet.layered([30, 40, 20, 5], skips=[(0, 3)], seed=3)
+        results = []
+        for fused in (True, False):
+            module = net.compile(dtype=torch.float64)
+            opt = dagnet.PathSGD(module, lr=0.05, p=p, fused=fused)
+            for x, y in batches(net, 4):
+                grads(module, x, y)
+                opt.step()
+            results.append([w.detach().clone() for w in module.parameters()])
+        assert not dagnet.kernels._failed, dagnet.kernels._failed
+        for a, b in zip(*results):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+    def test_cache_notices_weights_changed_between_steps(self):
+        net = dagnet.layered([6, 7, 3], seed=1)
+        a, b = net.compile(dtype=torch.float64), net.compile(dtype=torch.float64)
+        opt = dagnet.PathSGD(a, lr=0.1)
+        x, y = next(batches(net, 1))
+        for module in (a, b):
+            grads(module, x, y)
+        opt.step()
+        dagnet.path_sgd_step_(b, 0.1, 2)
+        for module in (a, b):
+            dagnet.rescale_module_(module, "hidden1", np.linspace(0.5, 3.0, 7))
+            grads(module, x, y)
+        opt.step()  # must use the rescaled weights, not its cached |W|^2
+        dagnet.path_sgd_step_(b, 0.1, 2)
+        for wa, wb in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(wa, wb, rtol=1e-13, atol=0)
