@@ -12,6 +12,10 @@ two passes of :mod:`dagnet.pathnorm` (bias edges and skip connections
 included). With momentum ``mu`` the scaled gradient feeds a buffer,
 ``b <- mu b + grad / gamma`` and ``w <- w - eta b``.
 
+alpha and beta are computed in the module's dtype from a cached ``|W|^p``;
+if that overflows (float32 weights above about 1e19 for p = 2), the step
+recomputes them in float64.
+
 Edges with ``gamma = 0`` lie only on paths through another zero weight; for
 positively homogeneous activations their gradient is zero too and their step
 is set to exactly 0, never 0 / 0.
@@ -31,7 +35,8 @@ from torch.optim import Optimizer
 
 from dagnet.compiled import CompiledDagNet
 from dagnet.kernels import dense_update_, power_into, scratch_size
-from dagnet.pathnorm import alpha_beta, block_gamma_factors, check_p, pow2, workspace
+from dagnet.pathnorm import (alpha_beta, block_gamma_factors, check_p, finite, pow2,
+                             workspace)
 
 __all__ = ["PathSGD", "path_sgd_step_"]
 
@@ -43,8 +48,18 @@ def _inverse(x):
     return inv.clamp_(max=torch.finfo(x.dtype).max)
 
 
+def _representable(value, inv_ra, inv_rb, dtype):
+    """Whether ``value * outer(inv_rb, inv_ra)`` can be formed in ``dtype``."""
+    info = torch.finfo(dtype)
+    largest = abs(value) * float(inv_ra.max()) * float(inv_rb.max())
+    return info.tiny < abs(value) and largest < info.max and \
+        float(inv_ra.max()) < info.max and float(inv_rb.max()) < info.max
+
+
 def _scaled_gradient(module, block, grad, inv_ra, inv_rb):
-    """``grad / gamma`` for a block that is not a plain dense matrix."""
+    """``grad / gamma`` up to the block's scale, from the inverse factors."""
+    if block.kind == "dense" and block.source != "bias":
+        return grad * torch.outer(inv_rb, inv_ra)
     if block.kind == "dense":  # the bias vector
         return grad * inv_rb
     rows = getattr(module, block.rows)
@@ -104,21 +119,28 @@ def path_sgd_step_(module, lr, p=2, momentum=0.0, buffers=None, cache=None, fuse
     cache = {} if cache is None else cache
     powered = _powered(module, cache, p)
     alpha, beta = alpha_beta(module, p, powered)
+    if not finite(alpha, beta):  # |w|^p overflowed the module's dtype
+        alpha, beta = alpha_beta(module, p, dtype=torch.float64)
     factors = block_gamma_factors(module, alpha, beta, p)
     buffers = [None] * len(module.blocks) if buffers is None else buffers
     for i, (block, (ra, rb, log)) in enumerate(zip(module.blocks, factors)):
         w = getattr(module, block.param)
         if w.grad is None or log == -math.inf:  # gamma = 0 everywhere: so is the gradient
             continue
-        scale = pow2(min(-log, 1023))
-        inv_ra, inv_rb = _inverse(ra), _inverse(rb)
+        inv_ra, inv_rb = _inverse(ra.double()), _inverse(rb.double())
+        value = -lr * pow2(min(-log, 1023))
+        if not _representable(value, inv_ra, inv_rb, w.dtype):
+            # 1 / gamma spans more than w's dtype can hold: scale in float64.
+            step = _scaled_gradient(module, block, w.grad.double(), inv_ra, inv_rb)
+            w.add_((step * value).to(w.dtype))
+            continue
+        inv_ra, inv_rb = inv_ra.to(w.dtype), inv_rb.to(w.dtype)
         if i in powered and momentum == 0:
-            dense_update_(w, w.grad, inv_rb, inv_ra, -lr * scale, p=p, powered=powered[i],
+            dense_update_(w, w.grad, inv_rb, inv_ra, value, p=p, powered=powered[i],
                           fused=fused, scratch=workspace(module, scratch_size(w)))
             cache[i] = (p, w._version, powered[i])
             continue
-        step = (_scaled_gradient(module, block, w.grad, inv_ra, inv_rb) if i not in powered
-                else w.grad * torch.outer(inv_rb, inv_ra)).mul_(scale)
+        step = _scaled_gradient(module, block, w.grad, inv_ra, inv_rb).mul_(-value / lr)
         if momentum:
             if buffers[i] is None:
                 buffers[i] = step

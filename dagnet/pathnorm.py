@@ -65,20 +65,21 @@ CHUNK_ELEMENTS = 1 << 16
 about this many entries, so |w|^p stays in cache and is never stored whole."""
 
 
-def workspace(module, numel):
+def workspace(module, numel, dtype=None):
     """A scratch tensor of at least ``numel`` entries, reused across calls."""
     buf = getattr(module, "_workspace", None)
     anchor = module.anchor
-    if buf is None or buf.numel() < numel or buf.dtype != anchor.dtype \
+    dtype = dtype or anchor.dtype
+    if buf is None or buf.numel() < numel or buf.dtype != dtype \
             or buf.device != anchor.device:
-        buf = anchor.new_empty(numel)
+        buf = anchor.new_empty(numel, dtype=dtype)
         module._workspace = buf
     return buf[:numel]
 
 
-def row_chunks(module, block):
+def row_chunks(module, block, dtype=None):
     """``(rows, view of w)`` pieces of a dense block small enough for the cache."""
-    w = getattr(module, block.param)
+    w = _weight(module, block, dtype)
     if w.dim() == 1:
         yield slice(None), w
         return
@@ -88,16 +89,22 @@ def row_chunks(module, block):
         yield rows, w[rows]
 
 
-def _sweep(module, block, p, fwd=None, bwd=None, powered=None):
+def _weight(module, block, dtype):
+    w = getattr(module, block.param)
+    return w if dtype is None else w.to(dtype)
+
+
+def _sweep(module, block, p, fwd=None, bwd=None, powered=None, dtype=None):
     """``|W|^p @ fwd`` and ``|W|^p.T @ bwd`` (max-products for p = inf).
 
     Either vector may be None; the bias source takes ``fwd = None`` and gives
     its column of ``|w|^p``. ``powered``, when given, is ``|W|^p`` already
     computed; otherwise a dense block is raised to the power a chunk of rows
-    at a time, both products taken from the same chunk.
+    at a time, both products taken from the same chunk. ``dtype`` casts the
+    weights first.
     """
     use_max = p == math.inf
-    w = getattr(module, block.param)
+    w = _weight(module, block, dtype)
     if block.kind != "dense":
         s = w.abs() if p in (1.0, math.inf) else w.abs().pow(p)
         m = module.block_matrix(block, s)
@@ -110,8 +117,8 @@ def _sweep(module, block, p, fwd=None, bwd=None, powered=None):
         return _products(powered, fwd, bwd, use_max)
     f = w.new_empty(w.shape[0]) if fwd is not None else None
     b = w.new_zeros(w.shape[1]) if bwd is not None else None
-    for rows, chunk in row_chunks(module, block):
-        s = power_into(workspace(module, chunk.numel()).view_as(chunk), chunk, p)
+    for rows, chunk in row_chunks(module, block, dtype):
+        s = power_into(workspace(module, chunk.numel(), w.dtype).view_as(chunk), chunk, p)
         fc, bc = _products(s, fwd, None if bwd is None else bwd[rows], use_max)
         if f is not None:
             f[rows] = fc
@@ -156,7 +163,7 @@ def _meeting_block(module):
 
 
 @torch.no_grad()
-def alpha_beta(module, p=2, powered=None):
+def alpha_beta(module, p=2, powered=None, dtype=None):
     """Normalised alpha and beta per level of a compiled network.
 
     Returns
@@ -172,6 +179,9 @@ def alpha_beta(module, p=2, powered=None):
     powered : dict, optional
         ``{block index: |W|^p}`` for dense blocks computed beforehand (Path-SGD
         keeps them up to date); other blocks are powered on the fly.
+    dtype : torch.dtype, optional
+        Compute in this dtype instead of the module's (e.g. float64 when
+        ``|w|^p`` overflows float32).
 
     Notes
     -----
@@ -183,6 +193,9 @@ def alpha_beta(module, p=2, powered=None):
     p = check_p(p)
     use_max = p == math.inf
     blocks, anchor = module.blocks, module.anchor
+    if dtype is not None:
+        anchor = anchor.to(dtype)
+        powered = None
     powered = powered or {}
     meet = _meeting_block(module)
     top = module.n_levels if meet is None else blocks[meet].target
@@ -199,7 +212,7 @@ def alpha_beta(module, p=2, powered=None):
     def add_bwd(index):
         block = blocks[index]
         vec, log = beta[block.target]
-        b = _sweep(module, block, p, bwd=vec, powered=powered.get(index))[1]
+        b = _sweep(module, block, p, bwd=vec, powered=powered.get(index), dtype=dtype)[1]
         bwd_terms[block.source].append((b, log))
 
     for k in reversed(range(max(top, 1), module.n_levels)):
@@ -216,10 +229,11 @@ def alpha_beta(module, p=2, powered=None):
             if index == meet:
                 bvec, blog = beta[block.target]
                 f, b = _sweep(module, block, p, fwd=vec, bwd=bvec,
-                              powered=powered.get(index))
+                              powered=powered.get(index), dtype=dtype)
                 bwd_terms[block.source].append((b, blog))
             else:
-                f = _sweep(module, block, p, fwd=vec, powered=powered.get(index))[0]
+                f = _sweep(module, block, p, fwd=vec, powered=powered.get(index),
+                           dtype=dtype)[0]
             fwd_terms[k].append((f, log))
         alpha.append(_normalised(fwd_terms[k], anchor.new_zeros(module.level_sizes[k]),
                                  use_max))
@@ -304,6 +318,11 @@ def block_gamma_factors(module, alpha, beta, p):
             a, la = alpha[block.source]
         out.append((a.pow(k), b.pow(k), k * (la + lb)))
     return out
+
+
+def finite(alpha, beta):
+    """True when every normalised alpha and beta vector is finite."""
+    return all(bool(torch.isfinite(v).all()) for v, _ in alpha + [x for x in beta if x])
 
 
 def path_scaling(net, p=2, *, method="dp"):

@@ -225,3 +225,21 @@ class TestKernels:
         dagnet.path_sgd_step_(b, 0.1, 2)
         for wa, wb in zip(a.parameters(), b.parameters()):
             torch.testing.assert_close(wa, wb, rtol=1e-13, atol=0)
+
+
+def test_float32_overflow_of_squares_falls_back_to_float64():
+    """Weights near 1e20 overflow |w|^2 in float32; the step must stay exact-ish."""
+    net = dagnet.layered([3, 4, 4, 2], seed=0)
+    factors = {("hidden1", i): 1e20 for i in range(4)}
+    huge = dagnet.rescale(net, factors)
+    steps = []
+    for start, dtype in ((net, torch.float64), (huge, torch.float32)):
+        module = start.compile(dtype=dtype)
+        x, y = next(batches(start, 1))
+        grads(module, x.to(dtype), y)
+        dagnet.PathSGD(module, lr=0.1).step()
+        steps.append(module.to_dagnet())
+    expected = dagnet.rescale(steps[0], factors)
+    for e in net.edges:
+        np.testing.assert_allclose(steps[1].weight_matrix(*e), expected.weight_matrix(*e),
+                                   rtol=1e-4)
