@@ -14,7 +14,7 @@ source has ``j`` edges. For every pair (source level ``i``, target level
     the parameter holds one value per edge and is scattered into a dense
     matrix at each forward pass.
 ``sparse``
-    sparser than that: a gather / ``index_add`` over the edges.
+    sparser than that: a sparse COO matrix product (``torch.sparse.mm``).
 
 The bias unit's edges into level ``j`` form a block of their own, a vector
 added as ``nn.Linear`` adds its bias. Every scalar parameter is exactly one
@@ -37,8 +37,9 @@ from dagnet.network import HOMOGENEOUS, DagNet
 
 __all__ = ["Block", "CompiledDagNet"]
 
-SPARSE_BELOW = 0.02
-"""Partial blocks below this density use gather / index_add (see benchmarks)."""
+SPARSE_BELOW = 0.01
+"""Partial blocks below this density use a sparse COO product; the crossover
+measured by ``benchmarks/sparse_threshold.py`` is about 0.01 (1000 x 1000 block)."""
 
 _ACTIVATIONS = {
     "relu": torch.relu,
@@ -256,10 +257,15 @@ class CompiledDagNet(nn.Module):
         if bias is not None:
             z = z + bias
         for block in sparse:
-            w = getattr(self, block.param)
-            rows, cols = getattr(self, block.rows), getattr(self, block.cols)
-            z = z.index_add(1, rows, h[block.source][:, cols] * w)
+            z = z + torch.sparse.mm(self._sparse_matrix(block), h[block.source].t()).t()
         return z
+
+    def _sparse_matrix(self, block):
+        """A sparse block as a coalesced COO tensor (its values are the parameter)."""
+        rows, cols = getattr(self, block.rows), getattr(self, block.cols)
+        shape = (self.level_sizes[block.target], self.level_sizes[block.source])
+        return torch.sparse_coo_tensor(torch.stack([rows, cols]), getattr(self, block.param),
+                                       shape, is_coalesced=True, check_invariants=False)
 
     def _activate(self, j, z):
         segs = self._segments[j]
