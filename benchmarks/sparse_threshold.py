@@ -38,7 +38,8 @@ def main(argv):
     print(f"block {n} x {n}, batch 100, forward + backward")
     for density in (0.001, 0.003, 0.01, 0.02, 0.05, 0.1, 0.3):
         net = bipartite(n, density)
-        kinds = {"scatter": net.compile(sparse_below=0.0), "sparse": net.compile(sparse_below=2.0)}
+        kinds = {"scatter": net.compile(sparse_below=0.0),
+                 "sparse": net.compile(sparse_below=2.0)}
 
         def step(model):
             def run():

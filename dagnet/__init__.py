@@ -8,6 +8,13 @@ from dagnet.optim import PathSGD, path_sgd_step_
 from dagnet.pathnorm import path_norm, path_scaling
 from dagnet.rescaling import random_rescale, rescale, rescale_module_, unbalanced
 
+# theory
+from dagnet.equivalence import (InvariantBasis, canonical, equivalent, invariants,
+                                rescaling_matrix)
+from dagnet.norms import (RescalingOptimum, balance, group_norm, min_per_unit_norm,
+                          per_unit_norm)
+from dagnet.enumeration import count_paths, path_vector, paths
+
 __all__ = [
     # networks
     "DagNet",
@@ -33,4 +40,18 @@ __all__ = [
     # optimisation
     "PathSGD",
     "path_sgd_step_",
+    # theory
+    "count_paths",
+    "paths",
+    "path_vector",
+    "group_norm",
+    "per_unit_norm",
+    "min_per_unit_norm",
+    "balance",
+    "RescalingOptimum",
+    "equivalent",
+    "canonical",
+    "invariants",
+    "InvariantBasis",
+    "rescaling_matrix",
 ]

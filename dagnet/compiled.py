@@ -264,8 +264,9 @@ class CompiledDagNet(nn.Module):
         """A sparse block as a coalesced COO tensor (its values are the parameter)."""
         rows, cols = getattr(self, block.rows), getattr(self, block.cols)
         shape = (self.level_sizes[block.target], self.level_sizes[block.source])
-        return torch.sparse_coo_tensor(torch.stack([rows, cols]), getattr(self, block.param),
-                                       shape, is_coalesced=True, check_invariants=False)
+        values = getattr(self, block.param)
+        return torch.sparse_coo_tensor(torch.stack([rows, cols]), values, shape,
+                                       is_coalesced=True, check_invariants=False)
 
     def _activate(self, j, z):
         segs = self._segments[j]

@@ -97,7 +97,8 @@ class ExperimentResult:
     dataset: dict
 
     def curves(self, optimizer, init, metric):
-        rows = [r for r in self.records if r["optimizer"] == optimizer and r["init"] == init]
+        rows = [r for r in self.records
+                if r["optimizer"] == optimizer and r["init"] == init]
         return np.array([r[metric] for r in sorted(rows, key=lambda r: r["epoch"])])
 
     def max_difference(self, optimizer):

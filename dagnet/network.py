@@ -70,6 +70,7 @@ def _as_weight(u, v, w, shape):
         )
     if not np.all(np.isfinite(arr)):
         raise NetworkError(f"edge {u!r} -> {v!r} has non-finite weights")
+    arr.flags.writeable = False  # a DagNet is a value: edit a copy, then with_weights
     return arr
 
 
@@ -210,8 +211,8 @@ class DagNet:
         g.add_nodes_from((v, dict(d)) for v, d in self._g.nodes(data=True))
         for u, v, d in self._g.edges(data=True):
             d = dict(d)
-            d["weight"] = np.array(d["weight"]) if isinstance(
-                d["weight"], np.ndarray) else d["weight"]
+            if isinstance(d["weight"], np.ndarray):
+                d["weight"] = np.array(d["weight"])  # a writable copy
             g.add_edge(u, v, **d)
         return g
 
@@ -237,7 +238,7 @@ class DagNet:
         return self._g.nodes[v].get("activation", "linear")
 
     def weight(self, u, v):
-        """The weight of edge ``u -> v``: a float or a ``(size_v, size_u)`` array."""
+        """The weight of ``u -> v``: a float or a read-only ``(size_v, size_u)`` array."""
         try:
             return self._g.edges[u, v]["weight"]
         except KeyError:

@@ -251,7 +251,7 @@ def _compiled64(net):
     return net
 
 
-def path_norm(net, p=2, *, method="dp"):
+def path_norm(net, p=2, *, method="dp", limit=None):
     """The l_p path norm ``phi_p(w) = ||pi(w)||_p`` of a network.
 
     Parameters
@@ -261,6 +261,9 @@ def path_norm(net, p=2, *, method="dp"):
     p : float >= 1 or math.inf
     method : {"dp", "enumerate"}
         ``"enumerate"`` lists every path (see :func:`dagnet.path_vector`).
+    limit : int, optional
+        For ``"enumerate"``: refuse networks with more paths than this
+        (default :data:`dagnet.enumeration.DEFAULT_LIMIT`).
 
     Examples
     --------
@@ -272,9 +275,9 @@ def path_norm(net, p=2, *, method="dp"):
     """
     p = check_p(p)
     if method == "enumerate":
-        from dagnet.paths import path_vector
+        from dagnet.enumeration import DEFAULT_LIMIT, path_vector
 
-        pi = path_vector(net)
+        pi = path_vector(net, limit=limit or DEFAULT_LIMIT)
         return float(np.abs(pi).max(initial=0.0) if p == math.inf
                      else np.linalg.norm(pi, ord=p))
     if method != "dp":
@@ -325,7 +328,7 @@ def finite(alpha, beta):
     return all(bool(torch.isfinite(v).all()) for v, _ in alpha + [x for x in beta if x])
 
 
-def path_scaling(net, p=2, *, method="dp"):
+def path_scaling(net, p=2, *, method="dp", limit=None):
     """The Path-SGD scaling ``gamma_p(w, e)`` of every edge.
 
     Returns
@@ -344,9 +347,9 @@ def path_scaling(net, p=2, *, method="dp"):
     """
     p = check_p(p)
     if method == "enumerate":
-        from dagnet.paths import path_scaling_enumerated
+        from dagnet.enumeration import DEFAULT_LIMIT, path_scaling_enumerated
 
-        return path_scaling_enumerated(net, p)
+        return path_scaling_enumerated(net, p, limit=limit or DEFAULT_LIMIT)
     if method != "dp":
         raise ValueError(f"method must be 'dp' or 'enumerate'; got {method!r}")
     module = _compiled64(net)

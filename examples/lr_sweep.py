@@ -41,4 +41,5 @@ for optimizer in OPTIMIZERS:
         print(f"{optimizer:9s} {lr:7g} {err:13.4f} {epoch!s:>6s}", flush=True)
         if not math.isnan(err) and (best is None or err < best[1]):
             best = (lr, err)
-    print(f"{optimizer:9s} best step size {best[0]:g}" if best else f"{optimizer}: all diverged")
+    print(f"{optimizer:9s} best step size {best[0]:g}" if best
+          else f"{optimizer}: all diverged")

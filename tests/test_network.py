@@ -170,3 +170,15 @@ class TestBuilders:
         net = dagnet.layered([100, 100, 10])
         with pytest.raises(ValueError, match="11110 edges, over max_edges=1000"):
             net.expand(max_edges=1000)
+
+
+def test_weights_of_a_network_are_read_only():
+    net = dagnet.layered([3, 4, 2])
+    with pytest.raises(ValueError, match="read-only"):
+        net.weight("input", "hidden1")[0, 0] = 99.0
+    with pytest.raises(ValueError, match="read-only"):
+        net.weight_matrix("input", "hidden1")[0, 0] = 99.0
+    w = np.array(net.weight("input", "hidden1"))
+    w[0, 0] = 99.0
+    edited = net.with_weights({("input", "hidden1"): w})
+    assert edited.weight("input", "hidden1")[0, 0] == 99
