@@ -20,7 +20,8 @@ import warnings
 
 import torch
 
-__all__ = ["FUSED_MIN_ELEMENTS", "dense_update_", "power_into", "scratch_size"]
+__all__ = ["FUSED_MIN_ELEMENTS", "dense_update_", "power_into", "row_reduce",
+           "scratch_size"]
 
 FUSED_MIN_ELEMENTS = 1 << 20
 """Blocks at least this large use the compiled kernel when ``fused`` is None."""
@@ -46,10 +47,22 @@ def _power(w, p):
     return w.abs() if p in (1.0, float("inf")) else w.abs().pow(p)
 
 
+def row_reduce(s, p):
+    """Row sums of ``s = |W|^p`` (row maxima for p = inf): ``|W|^p`` times ones."""
+    return s.amax(dim=1) if p == float("inf") else s.sum(dim=1)
+
+
+def _refresh(powered, w, p):
+    if powered.dim() == 1:
+        powered.copy_(row_reduce(_power(w, p), p))
+    else:
+        powered.copy_(_power(w, p))
+
+
 def _update(w, grad, inv_rb, inv_ra, value, powered, p):
     w.add_(grad * (inv_rb[:, None] * inv_ra[None, :]) * value)
     if powered is not None:
-        powered.copy_(_power(w, p))
+        _refresh(powered, w, p)
 
 
 def scratch_size(w):
@@ -66,12 +79,15 @@ def _eager_update(w, grad, inv_rb, inv_ra, value, powered, p, scratch):
         torch.outer(inv_rb[rows], inv_ra, out=factor)
         chunk.addcmul_(grad[rows], factor, value=value)
         if powered is not None:
-            power_into(powered[rows], chunk, p)
+            _refresh(powered[rows], chunk, p)
 
 
 def dense_update_(w, grad, inv_rb, inv_ra, value, *, p=2.0, powered=None, fused=None,
                   scratch=None):
     """``w += value * grad * outer(inv_rb, inv_ra)``; then ``powered <- |w|^p``.
+
+    A one-dimensional ``powered`` receives the row sums of ``|w|^p`` instead
+    (row maxima for p = inf), all a block out of the input level needs.
 
     ``fused`` True / False forces the compiled / eager kernel; None picks the
     compiled one for blocks of at least :data:`FUSED_MIN_ELEMENTS` entries.

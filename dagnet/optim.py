@@ -34,7 +34,7 @@ import torch
 from torch.optim import Optimizer
 
 from dagnet.compiled import CompiledDagNet
-from dagnet.kernels import dense_update_, power_into, scratch_size
+from dagnet.kernels import dense_update_, power_into, row_reduce, scratch_size
 from dagnet.pathnorm import (alpha_beta, block_gamma_factors, check_p, finite, pow2,
                              workspace)
 
@@ -71,22 +71,27 @@ def _scaled_gradient(module, block, grad, inv_ra, inv_rb):
 def _powered(module, cache, p):
     """``{block index: |W|^p}`` for dense blocks, recomputed where W has changed.
 
-    ``cache`` maps a block index to ``(p, W._version, |W|^p)``. Any in-place
-    change of W since it was filled (a user's edit, ``load_state_dict``)
-    bumps the version and forces a recomputation.
+    Blocks out of the input level keep only the row sums of ``|W|^p``: the
+    alpha of the inputs is 1 and no gamma needs their beta. ``cache`` maps a
+    block index to ``(p, W._version, tensor)``. Any in-place change of W since
+    it was filled (a user's edit, ``load_state_dict``) bumps the version and
+    forces a recomputation.
     """
-    powered = {}
+    result = {}
     for index, block in enumerate(module.blocks):
         if block.kind != "dense" or block.source == "bias":
             continue
         w = getattr(module, block.param)
+        rows_only = block.source == 0
+        shape = w.shape[:1] if rows_only else w.shape
         entry = cache.get(index)
-        if entry is None or entry[:2] != (p, w._version) or entry[2].shape != w.shape \
+        if entry is None or entry[:2] != (p, w._version) or entry[2].shape != shape \
                 or entry[2].dtype != w.dtype or entry[2].device != w.device:
-            entry = (p, w._version, power_into(torch.empty_like(w), w, p))
+            powered = power_into(torch.empty_like(w), w, p)
+            entry = (p, w._version, row_reduce(powered, p) if rows_only else powered)
             cache[index] = entry
-        powered[index] = entry[2]
-    return powered
+        result[index] = entry[2]
+    return result
 
 
 @torch.no_grad()

@@ -113,6 +113,11 @@ def _sweep(module, block, p, fwd=None, bwd=None, powered=None, dtype=None):
         return _products(m, fwd, bwd, use_max)
     if block.source == "bias":
         return power_into(torch.empty_like(w), w, p), None
+    if powered is not None and powered.dim() == 1:
+        # row sums of |W|^p, kept for blocks out of the inputs, whose alpha is 1
+        if bwd is not None or block.source != 0:
+            raise AssertionError("row sums serve only the forward pass out of the inputs")
+        return powered.clone(), None
     if powered is not None:
         return _products(powered, fwd, bwd, use_max)
     f = w.new_empty(w.shape[0]) if fwd is not None else None
@@ -154,9 +159,12 @@ def _normalised(terms, like, use_max):
 
 
 def _meeting_block(module):
-    """The largest dense block: its forward and backward terms share one pass."""
+    """The largest dense block whose backward term is needed (not out of the inputs).
+
+    Its forward and backward terms share one pass.
+    """
     dense = [k for k, b in enumerate(module.blocks)
-             if b.kind == "dense" and b.source != "bias"]
+             if b.kind == "dense" and b.source not in ("bias", 0)]
     if not dense:
         return None
     return max(dense, key=lambda k: getattr(module, module.blocks[k].param).numel())
@@ -178,7 +186,8 @@ def alpha_beta(module, p=2, powered=None, dtype=None):
     ----------
     powered : dict, optional
         ``{block index: |W|^p}`` for dense blocks computed beforehand (Path-SGD
-        keeps them up to date); other blocks are powered on the fly.
+        keeps them up to date), or for blocks out of the input level just its
+        row sums (maxima for p = inf); other blocks are powered on the fly.
     dtype : torch.dtype, optional
         Compute in this dtype instead of the module's (e.g. float64 when
         ``|w|^p`` overflows float32).
