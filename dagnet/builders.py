@@ -59,9 +59,13 @@ def layered(sizes, *, bias=True, skips=(), activation="relu", groups=True, seed=
     >>> net.graph.number_of_nodes(), net.graph.number_of_edges(), net.n_params
     (5, 6, 19184010)
     """
+    def positive_int(s):
+        return isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
+
+    if len(sizes) < 2 or not all(positive_int(s) for s in sizes):
+        raise ValueError(f"sizes must list at least two positive integer layer sizes; "
+                         f"got {list(sizes)}")
     sizes = [int(s) for s in sizes]
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"sizes must list at least two positive layer sizes; got {sizes}")
     last = len(sizes) - 1
     names = ["input"] + [f"hidden{i}" for i in range(1, last)] + ["output"]
     g = nx.DiGraph()
@@ -71,11 +75,12 @@ def layered(sizes, *, bias=True, skips=(), activation="relu", groups=True, seed=
         g.add_node(name, role=role, size=n, **attrs)
     pairs = [(i, i + 1) for i in range(last)]
     for i, j in skips:
-        if not 0 <= i < j <= last or j == i + 1:
-            raise ValueError(
-                f"skip ({i}, {j}) must join layers 0 <= i < j - 1 < {last}; "
-                f"adjacent layers are connected already"
-            )
+        if not 0 <= i < j <= last:
+            raise ValueError(f"skip ({i}, {j}) must join layers 0 <= i < j <= {last} "
+                             f"(0 is the input, {last} the output)")
+        if j == i + 1:
+            raise ValueError(f"skip ({i}, {j}) joins adjacent layers, which are "
+                             f"connected already")
         pairs.append((i, j))
     for i, j in sorted(set(pairs)):
         g.add_edge(names[i], names[j], weight=np.zeros((sizes[j], sizes[i])))
@@ -111,6 +116,10 @@ def random_dag(n_inputs, n_hidden, n_outputs, *, edge_prob=0.5, bias=True, seed=
     >>> net.n_inputs, len(net.hidden), net.n_outputs, net.bias
     (3, 5, 2, 'b')
     """
+    for name, n, least in (("n_inputs", n_inputs, 1), ("n_hidden", n_hidden, 0),
+                           ("n_outputs", n_outputs, 1)):
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < least:
+            raise ValueError(f"{name} must be an integer >= {least}; got {n!r}")
     rng = np.random.default_rng(seed)
     xs = [f"x{i}" for i in range(n_inputs)]
     hs = [f"h{i}" for i in range(n_hidden)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -79,6 +80,8 @@ def _train(args):
         lr=lr, p=args.p, dropout=args.dropout, seed=args.seed,
         unbalanced_units=args.unbalanced_units, unbalanced_mean=args.unbalanced_mean,
         unbalanced_sigma=args.unbalanced_sigma, device=args.device, dtype=args.dtype)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)  # fail now, not after hours of training
     progress = _progress_factory(not args.no_progress, "training")
     if args.select_lr:
         for name in config.optimizers:
@@ -112,7 +115,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, KeyError) as err:
+    except (ValueError, KeyError, OSError, ImportError, RuntimeError) as err:
+        # user errors (bad options, files, devices) and failed runs: no traceback
         print(f"dagnet {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -24,6 +24,7 @@ back. Blocks are listed in :attr:`CompiledDagNet.blocks` in parameter order.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import networkx as nx
@@ -99,6 +100,8 @@ class CompiledDagNet(nn.Module):
             raise TypeError(f"expected a DagNet, got {type(net).__name__}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1); got {dropout}")
+        if not 0.0 <= sparse_below < math.inf:
+            raise ValueError(f"sparse_below must be a density >= 0; got {sparse_below}")
         dtype = torch.float32 if dtype is None else dtype
         self.dropout = float(dropout)
         self.n_inputs, self.n_outputs = net.n_inputs, net.n_outputs
@@ -288,6 +291,9 @@ class CompiledDagNet(nn.Module):
         if x.dim() != 2 or x.shape[1] != self.n_inputs:
             raise ValueError(
                 f"expected input of shape (batch, {self.n_inputs}); got {tuple(x.shape)}")
+        if x.dtype != self.anchor.dtype:
+            raise ValueError(f"expected input of dtype {self.anchor.dtype}; got {x.dtype} "
+                             f"(convert with x.to({self.anchor.dtype}))")
         h, kept = [x], [x]
         drop = self.dropout > 0 and self.training
         for j in range(1, self.n_levels):

@@ -300,8 +300,11 @@ def _load_cifar(data_dir: Path, n_classes: int) -> Dataset:
     paths = _require(folder, [*train_names, test_name], f"cifar{n_classes}")
 
     def read(path):
-        with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
+        try:
+            with open(path, "rb") as f:
+                batch = pickle.load(f, encoding="bytes")
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as err:
+            raise ValueError(f"{path}: not a readable CIFAR pickle ({err})") from None
         try:
             x, y = (batch.get(k, batch.get(k.decode())) for k in (b"data", label_key))
             x, y = np.asarray(x), np.asarray(y, dtype=np.int64)
@@ -324,7 +327,10 @@ def _load_svhn(folder: Path) -> Dataset:
 
     arrays = []
     for path in _require(folder, ["train_32x32.mat", "test_32x32.mat"], "svhn"):
-        mat = loadmat(path)
+        try:
+            mat = loadmat(path)
+        except Exception as err:  # noqa: BLE001 - scipy raises several unrelated types
+            raise ValueError(f"{path}: not a readable SVHN .mat file ({err})") from None
         x, y = mat.get("X"), mat.get("y")
         if x is None or y is None or x.shape[:3] != (32, 32, 3) \
                 or y.size != x.shape[-1] or not ((1 <= y) & (y <= 10)).all():

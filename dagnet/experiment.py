@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from dagnet.builders import layered
 from dagnet.data import load_dataset
 from dagnet.optim import PathSGD
+from dagnet.pathnorm import check_p
 from dagnet.rescaling import unbalanced
 
 __all__ = ["OPTIMIZERS", "ExperimentConfig", "ExperimentResult", "run_experiment",
@@ -83,6 +84,18 @@ class ExperimentConfig:
                              f"{self.batch_size}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
+        if not self.hidden or any(int(n) != n or n < 1 for n in self.hidden):
+            raise ValueError(f"hidden must list positive layer sizes; got {self.hidden}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1); got {self.dropout}")
+        check_p(self.p)
+        try:
+            device = torch.device(self.device)
+        except RuntimeError as err:
+            raise ValueError(f"unknown device {self.device!r} ({err})") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} asked for, but CUDA is not "
+                             f"available to this torch build")
 
     def learning_rate(self, optimizer):
         return float(self.lr.get(optimizer, DEFAULT_LR[optimizer]))
@@ -235,6 +248,10 @@ def select_learning_rate(config, optimizer, *, exponents=range(0, 5), n_val=None
     epochs. Returns ``(lr, table)`` with one ``(lr, best_error, epoch)`` row
     per candidate.
     """
+    bad = [a for a in exponents if not -300 < a < 300]
+    if bad:
+        raise ValueError(f"step-size exponents a (for 10^-a) must lie in (-300, 300); "
+                         f"got {bad}")
     data = data or load_dataset(config.dataset, config.data_dir, seed=config.seed)
     split = data.split_validation(n_val or max(1, data.n_train // 6), seed=config.seed)
     net = _networks(replace(config, optimizers=(optimizer,)), split.n_features,

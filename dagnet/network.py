@@ -52,15 +52,21 @@ def _as_weight(u, v, w, shape):
     """Return ``w`` as a float (1x1 edge) or a float64 array of ``shape``."""
     if w is None:
         raise NetworkError(f"edge {u!r} -> {v!r} has no 'weight' attribute")
+    if isinstance(w, (bool, np.bool_, str, bytes)):
+        raise NetworkError(f"edge {u!r} -> {v!r} has non-numeric weight {w!r}")
     if shape == (1, 1) and isinstance(w, numbers.Real):
         w = float(w)
         if not math.isfinite(w):
             raise NetworkError(f"edge {u!r} -> {v!r} has non-finite weight {w}")
         return w
     try:
-        arr = np.array(w, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise NetworkError(f"edge {u!r} -> {v!r} has non-numeric weight {w!r}") from err
+        kind = np.asarray(w).dtype.kind
+        arr = np.array(w, dtype=np.float64) if kind in "iuf" else None
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None:
+        raise NetworkError(f"edge {u!r} -> {v!r} has non-numeric weight {w!r}; "
+                           f"weights must be real numbers")
     if shape == (1, 1) and arr.size == 1:
         return _as_weight(u, v, float(arr.reshape(())), shape)
     if arr.shape != shape:
@@ -117,6 +123,12 @@ def _validated_graph(g, prune):
         if role == "bias" and attrs["size"] != 1:
             raise NetworkError(f"bias node {v!r} has size {attrs['size']}; it must be 1")
         h.add_node(v, **attrs)
+    for v in h:  # (node, i) names the units of a group node: no node may take them
+        if isinstance(v, tuple) and len(v) == 2 and v[0] in h and v[0] != v \
+                and h.nodes[v[0]]["size"] > 1:
+            raise NetworkError(
+                f"node {v!r} has the name of unit {v[1]!r} of group node {v[0]!r}; "
+                f"rename one of them")
 
     biases = [v for v, r in h.nodes(data="role") if r == "bias"]
     if len(biases) > 1:
@@ -142,12 +154,17 @@ def _validated_graph(g, prune):
 
     inputs = [v for v, r in h.nodes(data="role") if r == "input"]
     outputs = [v for v, r in h.nodes(data="role") if r == "output"]
-    off_path = set(_unreached(h, inputs, True)) | set(_unreached(h, outputs, False))
-    dead = [v for v in h if v in off_path and h.nodes[v]["role"] == "hidden"]
+    unfed = set(_unreached(h, inputs, True))
+    useless = set(_unreached(h, outputs, False))
+    dead = [v for v in h if v in unfed | useless and h.nodes[v]["role"] == "hidden"]
     if dead and not prune:
+        parts = [f"{what}: {nodes}" for what, nodes in (
+            ("no input reaches", [v for v in dead if v in unfed]),
+            ("reach no output", [v for v in dead if v in useless and v not in unfed]))
+            if nodes]
         raise NetworkError(
-            f"hidden node(s) {dead} are not on any input-to-output path; "
-            f"remove them or pass prune=True"
+            f"hidden node(s) {dead} are not on any input-to-output path ("
+            f"{'; '.join(parts)}); remove them or pass prune=True"
         )
     # Removing off-path nodes breaks no input-to-output path: one pass is enough.
     h.remove_nodes_from(dead)
@@ -167,7 +184,8 @@ class DagNet:
         with a ``weight``; see the module docstring. The graph is copied.
     prune : bool, default False
         Drop hidden nodes that lie on no input-to-output path instead of
-        raising :class:`NetworkError`.
+        raising :class:`NetworkError`. A node fed by the bias alone is such a
+        node; dropping it shifts the outputs it fed by a constant.
 
     Raises
     ------

@@ -28,6 +28,7 @@ units it is still defined but loses that property.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import torch
@@ -40,6 +41,10 @@ from dagnet.pathnorm import (alpha_beta, block_gamma_factors, check_p, finite, p
 
 __all__ = ["PathSGD", "path_sgd_step_"]
 
+
+
+def _real(x):
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def _inverse(x):
@@ -194,10 +199,10 @@ class PathSGD(Optimizer):
             raise TypeError(
                 f"PathSGD needs a CompiledDagNet (net.compile()); got "
                 f"{type(module).__name__}")
-        if not lr > 0:
-            raise ValueError(f"lr must be positive; got {lr}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1); got {momentum}")
+        if not _real(lr) or not 0 < lr < math.inf:
+            raise ValueError(f"lr must be positive and finite; got {lr!r}")
+        if not _real(momentum) or not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1); got {momentum!r}")
         check_p(p)
         if not module.homogeneous:
             warnings.warn("the network has activations that are not positively "

@@ -94,42 +94,54 @@ def _weight(module, block, dtype):
     return w if dtype is None else w.to(dtype)
 
 
+def _block_exponent(w):
+    """``k`` with ``max |w| = m 2^k``, 1/2 <= m < 1 (0 for an all-zero block)."""
+    top = float(w.abs().max()) if w.numel() else 0.0
+    return math.frexp(top)[1] if 0 < top < math.inf else 0
+
+
 def _sweep(module, block, p, fwd=None, bwd=None, powered=None, dtype=None):
     """``|W|^p @ fwd`` and ``|W|^p.T @ bwd`` (max-products for p = inf).
 
+    Returns ``(f, b, e)``: the products are ``f * 2^e`` and ``b * 2^e``.
     Either vector may be None; the bias source takes ``fwd = None`` and gives
     its column of ``|w|^p``. ``powered``, when given, is ``|W|^p`` already
-    computed; otherwise a dense block is raised to the power a chunk of rows
-    at a time, both products taken from the same chunk. ``dtype`` casts the
-    weights first.
+    computed (``e = 0``). Otherwise the block is first divided by the power
+    of two nearest its largest entry, so that ``|w|^p`` neither overflows nor
+    underflows whatever the scale of the weights, and a dense block is
+    raised to the power a chunk of rows at a time, both products taken from
+    the same chunk. ``dtype`` casts the weights first.
     """
     use_max = p == math.inf
+    q = 1.0 if use_max else p
     w = _weight(module, block, dtype)
-    if block.kind != "dense":
-        s = w.abs() if p in (1.0, math.inf) else w.abs().pow(p)
-        m = module.block_matrix(block, s)
-        if block.source == "bias":
-            return m, None
-        return _products(m, fwd, bwd, use_max)
-    if block.source == "bias":
-        return power_into(torch.empty_like(w), w, p), None
     if powered is not None and powered.dim() == 1:
         # row sums of |W|^p, kept for blocks out of the inputs, whose alpha is 1
         if bwd is not None or block.source != 0:
             raise AssertionError("row sums serve only the forward pass out of the inputs")
-        return powered.clone(), None
+        return powered.clone(), None, 0.0
     if powered is not None:
-        return _products(powered, fwd, bwd, use_max)
+        return (*_products(powered, fwd, bwd, use_max), 0.0)
+    k = _block_exponent(w)
+    half, e = pow2(-k // 2), q * k  # 2^-k in two factors: 2^1074 overflows
+    rest = pow2(-k - (-k // 2))
+    if block.kind != "dense" or block.source == "bias":
+        s = (w * half * rest).abs()
+        s = s if q == 1.0 else s.pow(q)
+        if block.source == "bias":
+            return module.block_matrix(block, s) if block.kind != "dense" else s, None, e
+        return (*_products(module.block_matrix(block, s), fwd, bwd, use_max), e)
     f = w.new_empty(w.shape[0]) if fwd is not None else None
     b = w.new_zeros(w.shape[1]) if bwd is not None else None
     for rows, chunk in row_chunks(module, block, dtype):
-        s = power_into(workspace(module, chunk.numel(), w.dtype).view_as(chunk), chunk, p)
+        s = workspace(module, chunk.numel(), w.dtype).view_as(chunk)
+        power_into(s, torch.mul(chunk, half, out=s).mul_(rest), p)
         fc, bc = _products(s, fwd, None if bwd is None else bwd[rows], use_max)
         if f is not None:
             f[rows] = fc
         if b is not None:
             torch.maximum(b, bc, out=b) if use_max else b.add_(bc)
-    return f, b
+    return f, b, e
 
 
 def _products(m, fwd, bwd, use_max):
@@ -221,8 +233,8 @@ def alpha_beta(module, p=2, powered=None, dtype=None):
     def add_bwd(index):
         block = blocks[index]
         vec, log = beta[block.target]
-        b = _sweep(module, block, p, bwd=vec, powered=powered.get(index), dtype=dtype)[1]
-        bwd_terms[block.source].append((b, log))
+        _, b, e = _sweep(module, block, p, bwd=vec, powered=powered.get(index), dtype=dtype)
+        bwd_terms[block.source].append((b, log + e))
 
     for k in reversed(range(max(top, 1), module.n_levels)):
         for index, block in enumerate(blocks):
@@ -237,13 +249,13 @@ def alpha_beta(module, p=2, powered=None, dtype=None):
             vec, log = (None, 0.0) if block.source == "bias" else alpha[block.source]
             if index == meet:
                 bvec, blog = beta[block.target]
-                f, b = _sweep(module, block, p, fwd=vec, bwd=bvec,
-                              powered=powered.get(index), dtype=dtype)
-                bwd_terms[block.source].append((b, blog))
+                f, b, e = _sweep(module, block, p, fwd=vec, bwd=bvec,
+                                 powered=powered.get(index), dtype=dtype)
+                bwd_terms[block.source].append((b, blog + e))
             else:
-                f = _sweep(module, block, p, fwd=vec, powered=powered.get(index),
-                           dtype=dtype)[0]
-            fwd_terms[k].append((f, log))
+                f, _, e = _sweep(module, block, p, fwd=vec, powered=powered.get(index),
+                                 dtype=dtype)
+            fwd_terms[k].append((f, log + e))
         alpha.append(_normalised(fwd_terms[k], anchor.new_zeros(module.level_sizes[k]),
                                  use_max))
     for k in reversed(range(1, top)):

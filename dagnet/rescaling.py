@@ -38,6 +38,10 @@ def _factors(net, v, c):
     c = np.asarray(c, dtype=np.float64)
     n = net.size(node)
     if index is not None:
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)) \
+                or not 0 <= index < n:
+            raise KeyError(f"the network has no unit {v!r}: node {node!r} has units "
+                           f"0..{n - 1}")
         if c.ndim:
             raise ValueError(f"unit {v!r} takes a scalar factor; got shape {c.shape}")
         full = np.ones(n)
@@ -128,11 +132,11 @@ def _draw_units(net, n_units, rng):
     units = [u for v in net.hidden for u in net.units(v)]
     if n_units is None:
         return units
-    if n_units < 0:
-        raise ValueError(f"n_units must be >= 0; got {n_units}")
-    if not units:
+    if not isinstance(n_units, (int, np.integer)) or n_units < 0:
+        raise ValueError(f"n_units must be an integer >= 0; got {n_units!r}")
+    if n_units and not units:
         raise ValueError("the network has no hidden unit to rescale")
-    return [units[i] for i in rng.integers(len(units), size=n_units)]
+    return [units[i] for i in rng.integers(len(units), size=n_units)] if n_units else []
 
 
 def random_rescale(net, n_units=None, *, exponent="lognormal", mean=0.0, sigma=1.0,
@@ -174,7 +178,7 @@ def random_rescale(net, n_units=None, *, exponent="lognormal", mean=0.0, sigma=1
     return (out, total) if return_factors else out
 
 
-def unbalanced(net, n_units=None, *, mean=0.0, sigma=1.0, base=10.0, seed=None):
+def unbalanced(net, n_units=None, *, mean=0.0, sigma=0.5, base=10.0, seed=None):
     """The paper's unbalanced initialisation built from a balanced ``net``.
 
     Picks ``n_units`` hidden units at random with replacement (default: a

@@ -110,6 +110,16 @@ class TestModule:
         with pytest.raises(ValueError, match=r"shape \(batch, 3\); got \(5, 4\)"):
             module(torch.zeros(5, 4))
 
+    def test_wrong_input_dtype(self):
+        module = dagnet.layered([3, 4, 2]).compile(dtype=torch.float64)
+        with pytest.raises(ValueError, match="dtype torch.float64; got torch.float32"):
+            module(torch.zeros(5, 3))
+
+    @pytest.mark.parametrize("bad", [-1.0, float("nan")])
+    def test_bad_sparse_threshold(self, bad):
+        with pytest.raises(ValueError, match="sparse_below must be a density"):
+            dagnet.layered([3, 4, 2]).compile(sparse_below=bad)
+
     def test_dropout_only_in_training(self):
         module = dagnet.layered([10, 50, 2], seed=0).compile(dropout=0.5)
         x = torch.randn(4, 10)

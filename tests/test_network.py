@@ -157,6 +157,19 @@ class TestBuilders:
     def test_bad_skip(self):
         with pytest.raises(ValueError, match=r"skip \(0, 1\)"):
             dagnet.layered([2, 3, 1], skips=[(0, 1)])
+        with pytest.raises(ValueError, match=r"skip \(5, 9\) must join layers 0 <= i < j"):
+            dagnet.layered([2, 3, 1], skips=[(5, 9)])
+
+    @pytest.mark.parametrize("sizes", [[2.7, 1], [2, 0], [3], [True, 2]])
+    def test_bad_sizes(self, sizes):
+        with pytest.raises(ValueError, match="positive integer layer sizes"):
+            dagnet.layered(sizes)
+
+    @pytest.mark.parametrize("args, name", [
+        ((0, 2, 1), "n_inputs"), ((2, -1, 1), "n_hidden"), ((2, 2, 0), "n_outputs")])
+    def test_bad_random_dag(self, args, name):
+        with pytest.raises(ValueError, match=f"{name} must be an integer"):
+            dagnet.random_dag(*args)
 
     @pytest.mark.parametrize("seed", range(10))
     def test_random_dag_is_valid_and_seeded(self, seed):
@@ -182,3 +195,52 @@ def test_weights_of_a_network_are_read_only():
     w[0, 0] = 99.0
     edited = net.with_weights({("input", "hidden1"): w})
     assert edited.weight("input", "hidden1")[0, 0] == 99
+
+
+class TestMoreValidation:
+    @pytest.mark.parametrize("w", [
+        "1.5", b"1", True, np.bool_(False), np.complex128(1 + 2j), np.array([["2.0"]]),
+        [[1 + 1j]]])
+    def test_non_real_weights_are_refused(self, w):
+        g = toy()
+        g.edges["h", "y"]["weight"] = w
+        with pytest.raises(NetworkError, match="edge 'h' -> 'y' has non-numeric weight"):
+            DagNet(g)
+
+    def test_node_named_like_a_unit_of_a_group(self):
+        g = nx.DiGraph()
+        g.add_node("x", role="input")
+        g.add_node("h", role="hidden", size=2)
+        g.add_node(("h", 0), role="hidden")
+        g.add_node("y", role="output")
+        g.add_edge("x", "h", weight=np.ones((2, 1)))
+        g.add_edge("h", "y", weight=np.ones((1, 2)))
+        g.add_edge("x", ("h", 0), weight=1.0)
+        g.add_edge(("h", 0), "y", weight=1.0)
+        with pytest.raises(NetworkError, match=r"node \('h', 0\) has the name of unit 0 "
+                                               r"of group node 'h'"):
+            DagNet(g)
+
+    def test_unreachable_message_says_why(self):
+        g = toy()
+        g.add_node("const", role="hidden")
+        g.add_edge("b", "const", weight=1.0)
+        g.add_edge("const", "y", weight=1.0)
+        with pytest.raises(NetworkError, match=r"no input reaches: \['const'\]"):
+            DagNet(g)
+
+
+class TestRescaleArguments:
+    @pytest.mark.parametrize("unit", [("hidden1", -1), ("hidden1", True), ("hidden1", 5),
+                                      ("hidden1", 1.0)])
+    def test_bad_unit_index(self, unit):
+        net = dagnet.layered([2, 3, 1])
+        with pytest.raises(KeyError, match="has units 0..2"):
+            dagnet.rescale(net, unit, 2.0)
+
+    def test_no_hidden_units(self):
+        net = dagnet.layered([2, 1])
+        assert dagnet.random_rescale(net, 0).edges == net.edges
+        assert dagnet.unbalanced(net).edges == net.edges
+        with pytest.raises(ValueError, match="no hidden unit"):
+            dagnet.random_rescale(net, 3)

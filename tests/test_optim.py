@@ -161,10 +161,15 @@ class TestRobustness:
 
     def test_bad_arguments(self):
         module = dagnet.layered([3, 4, 2]).compile()
-        with pytest.raises(ValueError, match="lr must be positive; got -1"):
+        with pytest.raises(ValueError, match="lr must be positive and finite; got -1"):
             dagnet.PathSGD(module, lr=-1)
         with pytest.raises(ValueError, match="p must be >= 1"):
             dagnet.PathSGD(module, lr=0.1, p=0.5)
+        for lr in (math.inf, "0.1", True):
+            with pytest.raises(ValueError, match="lr must be positive and finite"):
+                dagnet.PathSGD(module, lr=lr)
+        with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\); got None"):
+            dagnet.PathSGD(module, lr=0.1, momentum=None)
         with pytest.raises(TypeError, match="needs a CompiledDagNet"):
             dagnet.PathSGD(torch.nn.Linear(2, 2), lr=0.1)
 

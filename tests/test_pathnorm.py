@@ -68,3 +68,48 @@ class TestPathScaling:
         gamma = dagnet.path_scaling(net)
         assert gamma[("hidden1", 0), "output"] == 0.0
         assert all(np.isfinite(g) for g in gamma.values())
+
+
+def chain(weights):
+    """A single path x -> h0 -> ... -> y with these weights."""
+    import networkx as nx
+
+    g = nx.DiGraph()
+    names = ["x", *(f"h{i}" for i in range(len(weights) - 1)), "y"]
+    for i, v in enumerate(names):
+        g.add_node(v, role="input" if i == 0 else "output" if v == "y" else "hidden")
+    for a, b, w in zip(names, names[1:], weights):
+        g.add_edge(a, b, weight=w)
+    return dagnet.DagNet(g)
+
+
+class TestExtremeScales:
+    """|w|^p must not over- or underflow where the answer is representable."""
+
+    @pytest.mark.parametrize("weights, p, expected", [
+        ([1e150, 1e-150], 3, 1.0), ([1e200, 1e-200], 2, 1.0),
+        ([1e-310, 1e300], 1, 1e-10), ([1e-150, 1e-150], 2, 1e-300),
+    ])
+    def test_path_norm_of_chains(self, weights, p, expected):
+        assert dagnet.path_norm(chain(weights), p) == pytest.approx(expected, rel=1e-12)
+
+    def test_path_scaling_of_a_chain(self):
+        gamma = dagnet.path_scaling(chain([1e150, 1e-150]), 3)
+        assert gamma["x", "h0"] == pytest.approx(1e-300, rel=1e-12)  # (1e-150^3)^(2/3)
+        assert gamma["h0", "y"] == pytest.approx(1e300, rel=1e-12)
+
+    @pytest.mark.parametrize("factors", [{"hidden1": 1e60, "hidden2": 1e-60},
+                                         {"hidden1": 1e110}])
+    def test_invariance_under_huge_rescalings(self, factors):
+        net = dagnet.layered([4, 6, 6, 2], seed=0)
+        expected = dagnet.path_norm(net, 3)
+        assert dagnet.path_norm(dagnet.rescale(net, factors), 3) == pytest.approx(
+            expected, rel=1e-12)
+
+    def test_float32_module(self):
+        import torch
+
+        net = dagnet.layered([4, 6, 6, 2], seed=0)
+        module = dagnet.rescale(net, {"hidden1": 1e20}).compile(dtype=torch.float32)
+        assert dagnet.path_norm(module, 2) == pytest.approx(dagnet.path_norm(net, 2),
+                                                             rel=1e-5)
