@@ -22,7 +22,8 @@ def _train_parser(sub):
     d = ExperimentConfig()
     p = sub.add_parser("train", help="reproduce the Path-SGD paper's experiment",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--dataset", choices=DATASETS, default=d.dataset)
+    p.add_argument("--dataset", choices=DATASETS, default=d.dataset,
+                   help="dataset; mnist-subset and digits ship with installed packages")
     p.add_argument("--data-dir", help="folder with the dataset's standard files")
     p.add_argument("--hidden", type=int, nargs="+", default=list(d.hidden),
                    help="hidden layer sizes; '--hidden 4000 4000' is the paper's width")
@@ -30,9 +31,10 @@ def _train_parser(sub):
                    metavar=("I", "J"), help="full skip connection from layer I to layer J "
                    "(0 is the input); repeatable")
     p.add_argument("--no-bias", action="store_true", help="no bias unit")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--optimizers", nargs="+", choices=OPTIMIZERS, default=list(OPTIMIZERS))
+    p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="mini-batch size")
+    p.add_argument("--optimizers", nargs="+", choices=OPTIMIZERS, default=list(OPTIMIZERS),
+                   help="optimisers to compare")
     for name in OPTIMIZERS:
         p.add_argument(f"--lr-{name}", type=float, default=DEFAULT_LR[name],
                        help=f"step size of {name}")
@@ -43,15 +45,18 @@ def _train_parser(sub):
     p.add_argument("--p", type=float, default=d.p, help="Path-SGD's p")
     p.add_argument("--dropout", type=float, default=d.dropout,
                    help="probability of dropping a hidden unit (0.5: retain half)")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="seed of the initialisation, the data split and the batch order")
     p.add_argument("--unbalanced-units", type=int, default=None,
-                   help="units rescaled for the unbalanced init (default: a quarter)")
+                   help="units rescaled for the unbalanced init; None means a quarter of "
+                   "the hidden units")
     p.add_argument("--unbalanced-mean", type=float, default=d.unbalanced_mean,
                    help="mean of the log-normal exponent e of the factors 10^e")
     p.add_argument("--unbalanced-sigma", type=float, default=d.unbalanced_sigma,
                    help="sigma of that log-normal")
     p.add_argument("--device", default=d.device, help="torch device, e.g. cpu or cuda")
-    p.add_argument("--dtype", choices=["float32", "float64"], default=d.dtype)
+    p.add_argument("--dtype", choices=["float32", "float64"], default=d.dtype,
+                   help="training precision; float64 keeps Path-SGD's two runs identical")
     p.add_argument("--out", default="dagnet-results", help="folder for the results")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=_train)

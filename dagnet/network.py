@@ -348,5 +348,5 @@ class DagNet:
 
     def __repr__(self):
         return (f"DagNet({self._g.number_of_nodes()} nodes, "
-                f"{self._g.number_of_edges()} edges, {self.n_inputs} inputs, "
-                f"{self.n_outputs} outputs)")
+                f"{self._g.number_of_edges()} edges, {self.n_inputs} input units, "
+                f"{self.n_outputs} output units)")

@@ -30,7 +30,7 @@ def _factors(net, v, c):
         raise KeyError(f"the network has no unit {v!r}")
     if net.role(node) != "hidden":
         raise ValueError(
-            f"only hidden units can be rescaled; {v!r} is a {net.role(node)} unit")
+            f"only hidden units can be rescaled; {v!r} has role {net.role(node)!r}")
     if net.activation(node) not in HOMOGENEOUS:
         raise ValueError(
             f"unit {v!r} has activation {net.activation(node)!r}, which is not "

@@ -15,7 +15,7 @@ def grads(module, x, y):
     module.zero_grad()
     loss = torch.nn.functional.cross_entropy(module(x), y)
     loss.backward()
-    return loss
+    return loss.detach()
 
 
 def batches(net, n=50, batch=8, seed=0):
