@@ -30,6 +30,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import numbers
 import os
 import warnings
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from dagnet.equivalence import canonical, equivalent, invariants, rescaling_matr
 from dagnet.layering import depth, node_levels_in
 from dagnet.network import HOMOGENEOUS, DagNet, NetworkError
 from dagnet.norms import balance, dead_units, group_norm, min_per_unit_norm, \
-    rescalable_units
+    rescalable_units, scaled_norm
 from dagnet.optim import PathSGD
 from dagnet.pathnorm import check_p, path_norm, path_scaling
 from dagnet.enumeration import DEFAULT_LIMIT, count_paths, path_vector, paths, unit_level
@@ -201,8 +202,8 @@ def _invariance(case):
                         _rel(l2_rho, l2), "report: " + _relation(l2, l2_rho, RTOL))]
     if case.enumerable:
         pi, pi_rho = path_vector(net, limit=case.limit), path_vector(rho, limit=case.limit)
-        rows.insert(2, _row("pi(w) invariant under rho", name, np.linalg.norm(pi),
-                            np.linalg.norm(pi_rho), _rel(pi_rho, pi), True))
+        rows.insert(2, _row("pi(w) invariant under rho", name, scaled_norm(pi),
+                            scaled_norm(pi_rho), _rel(pi_rho, pi), True))
     return rows
 
 
@@ -367,31 +368,108 @@ def builtin_nets(seed=0):
 
 
 def _as_net(obj, seed, spec):
+    """A DagNet from what ``spec`` gave; a ValueError naming ``spec`` otherwise."""
     if isinstance(obj, DagNet):
         return obj
     if not isinstance(obj, nx.DiGraph):
         raise ValueError(f"{spec} gave a {type(obj).__name__}; expected a DagNet or a "
                          f"networkx.DiGraph")
-    if any("weight" in d for _, _, d in obj.edges(data=True)):
-        return DagNet(obj)
-    g = obj.copy()
-    for u, v, d in g.edges(data=True):
-        d["weight"] = np.zeros((g.nodes[v].get("size", 1), g.nodes[u].get("size", 1)))
-    return balanced_init(DagNet(g), seed)
+    try:
+        if any("weight" in d for _, _, d in obj.edges(data=True)):
+            return DagNet(obj)
+        g = obj.copy()
+        for v, size in g.nodes(data="size", default=1):
+            if not isinstance(size, numbers.Integral) or isinstance(size, bool) \
+                    or size < 1:
+                raise NetworkError(f"node {v!r} has size {size!r}; expected an "
+                                   f"integer >= 1")
+        for u, v, d in g.edges(data=True):
+            d["weight"] = np.zeros((g.nodes[v].get("size", 1), g.nodes[u].get("size", 1)))
+        return balanced_init(DagNet(g), seed)
+    except NetworkError as err:
+        raise NetworkError(f"{spec}: {err}") from err
+
+
+def _json_kind(x):
+    """What a JSON value is, in words: "an array", "a string", ..."""
+    kinds = {dict: "an object", list: "an array", str: "a string", int: "a number",
+             float: "a number", bool: "a boolean", type(None): "null"}
+    return kinds.get(type(x), "a value")
+
+
+def _read_node_link(path):
+    """The DiGraph of a node-link JSON file; ValueError naming ``path`` if it is not one."""
+    if os.path.isdir(path):
+        raise ValueError(f"{path!r} is a directory; expected a node-link JSON graph file")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"graph file {path!r} is not UTF-8 text; expected node-link "
+                         f"JSON ({err.reason} at byte {err.start})") from err
+    except json.JSONDecodeError as err:
+        raise ValueError(f"graph file {path!r} is not valid JSON: {err}") from err
+    except OSError as err:
+        raise ValueError(f"cannot read graph file {path!r}: {err.strerror}") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"graph file {path!r} holds {_json_kind(data)}; expected an "
+                         f'object with "nodes" and "edges" (node-link JSON)')
+    edges = "links" if "links" in data and "edges" not in data else "edges"
+    for key, kind in (("nodes", "nodes"), (edges, 'edges (or "links")')):
+        if not isinstance(data.get(key), list):
+            found = "none" if key not in data else _json_kind(data[key])
+            raise ValueError(f'graph file {path!r} needs a list of {kind} under "{key}"; '
+                             f"found {found}")
+    for i, node in enumerate(data["nodes"]):
+        if not isinstance(node, dict) or "id" not in node:
+            raise ValueError(f'graph file {path!r}: node {i} is {node!r}; expected an '
+                             f'object with an "id"')
+    for i, edge in enumerate(data[edges]):
+        if not isinstance(edge, dict) or "source" not in edge or "target" not in edge:
+            raise ValueError(f'graph file {path!r}: edge {i} is {edge!r}; expected an '
+                             f'object with a "source" and a "target"')
+    try:
+        g = nx.node_link_graph(data, directed=True, multigraph=False, edges=edges)
+    except (TypeError, ValueError, KeyError, nx.NetworkXError) as err:
+        raise ValueError(f"graph file {path!r} is not a valid node-link graph: "
+                         f"{err}") from err
+    return nx.DiGraph(g)
+
+
+def _call_spec(spec):
+    """What the function named by ``module:function`` returns."""
+    module, _, function = spec.partition(":")
+    try:
+        found = importlib.import_module(module)
+    except ImportError as err:
+        raise ValueError(f"{spec!r}: cannot import module {module!r} ({err})") from err
+    fn = getattr(found, function, None)
+    if fn is None:
+        raise ValueError(f"{spec!r}: module {module!r} has no attribute {function!r}")
+    if not callable(fn):
+        raise ValueError(f"{spec!r}: {module}.{function} is a {type(fn).__name__}, not "
+                         f"a function")
+    return fn()
 
 
 def load_net(spec, seed=0):
-    """``(name, DagNet)`` from a node-link JSON file or a ``module:function`` spec."""
+    """``(name, DagNet)`` from a node-link JSON file or a ``module:function`` spec.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``spec`` is neither an existing path nor of the form ``module:function``.
+    ValueError
+        If the file is not a node-link JSON graph of a valid network, or the
+        module or function cannot be found, or it returns no valid network;
+        the message names ``spec``.
+    """
     if os.path.exists(spec):
-        with open(spec) as fh:
-            data = json.load(fh)
-        edges = "links" if "links" in data and "edges" not in data else "edges"
-        g = nx.node_link_graph(data, directed=True, multigraph=False, edges=edges)
-        return os.path.basename(spec), _as_net(nx.DiGraph(g), seed, spec)
+        return os.path.basename(spec), _as_net(_read_node_link(spec), seed, spec)
     module, sep, function = spec.partition(":")
     if not sep or not module or not function:
         raise FileNotFoundError(f"no graph file {spec!r}, and it is not module:function")
-    return spec, _as_net(getattr(importlib.import_module(module), function)(), seed, spec)
+    return spec, _as_net(_call_spec(spec), seed, spec)
 
 
 def run_checks(nets=None, *, p=2, seed=0, steps=50, limit=DEFAULT_LIMIT):

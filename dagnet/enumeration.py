@@ -19,7 +19,8 @@ Caveats
 -------
 Every function takes a DagNet or a compiled module (read back in float64
 with ``to_dagnet()``). The number of paths grows exponentially with depth:
-:func:`paths`, :func:`path_vector` and :func:`path_scaling_enumerated` list
+:func:`paths`, :func:`path_vector`, :func:`enumerated_path_norm` and
+:func:`path_scaling_enumerated` list
 them all, so they refuse networks with more than ``limit`` paths (the
 message gives the count); they are oracles for testing the dynamic programmes of
 :mod:`dagnet.pathnorm`, not replacements. Group networks are expanded to
@@ -37,8 +38,8 @@ import numpy as np
 from dagnet.compiled import CompiledDagNet
 from dagnet.pathnorm import check_p
 
-__all__ = ["DEFAULT_LIMIT", "count_paths", "path_scaling_enumerated", "path_vector",
-           "paths", "unit_level"]
+__all__ = ["DEFAULT_LIMIT", "count_paths", "enumerated_path_norm",
+           "path_scaling_enumerated", "path_vector", "paths", "unit_level"]
 
 DEFAULT_LIMIT = 100_000
 """Enumeration refuses networks with more paths than this unless told otherwise."""
@@ -123,8 +124,54 @@ def paths(net, *, limit=DEFAULT_LIMIT):
     return _walk(_guard(net, limit).graph)
 
 
+def _times(product, x):
+    """``(m, e)`` times the float ``x``: ``m 2^e`` with ``0.5 <= |m| < 1`` (or
+    ``m = 0``), so that products of any length never overflow or underflow."""
+    m, e = product
+    f, k = math.frexp(x)
+    m, j = math.frexp(m * f)
+    return m, e + k + j
+
+
+def _ldexp(m, e):
+    """``m 2^e`` as a float64, ``inf`` or 0 where it is out of range."""
+    with np.errstate(over="ignore", under="ignore"):
+        return np.ldexp(m, np.clip(e, -4000, 4000))
+
+
+def _lp(mantissas, exponents, p):
+    """``(mu, E)`` with ``||(m_i 2^{e_i})_i||_p = mu 2^E`` and ``mu`` in ``[0.5, n]``
+    (``(0.0, 0)`` for an empty or zero vector)."""
+    m = np.abs(np.asarray(mantissas, dtype=np.float64))
+    e = np.asarray(exponents, dtype=np.int64)
+    if not (m > 0).any():
+        return 0.0, 0
+    top = int(e[m > 0].max())
+    x = _ldexp(m, np.where(m > 0, e - top, 0))
+    biggest = float(x.max())
+    if p == math.inf:
+        return biggest, top
+    with np.errstate(under="ignore"):
+        return biggest * float(np.linalg.norm(x / biggest, ord=p)), top
+
+
+def _path_products(g):
+    """``(m, e)`` of every path product of ``g``, in the order of :func:`paths`."""
+    w = nx.get_edge_attributes(g, "weight")
+    products = []
+    for P in _walk(g):
+        product = (1.0, 0)
+        for edge in zip(P, P[1:]):
+            product = _times(product, w[edge])
+        products.append(product)
+    return products
+
+
 def path_vector(net, *, limit=DEFAULT_LIMIT):
     r"""The path vector ``pi(w)``: ``pi_P = prod_{e in P} w_e`` for each path P.
+
+    Products are formed as mantissa and exponent: an entry is ``inf`` or 0
+    only when the product itself is out of float64's range.
 
     Returns
     -------
@@ -140,10 +187,37 @@ def path_vector(net, *, limit=DEFAULT_LIMIT):
     >>> path_vector(net)
     array([-6. ,  0.5])
     """
-    g = _guard(net, limit).graph
-    w = nx.get_edge_attributes(g, "weight")
-    return np.array([math.prod(w[e] for e in zip(P, P[1:])) for P in _walk(g)],
-                    dtype=np.float64)
+    products = _path_products(_guard(net, limit).graph)
+    if not products:
+        return np.zeros(0)
+    m, e = zip(*products)
+    return _ldexp(np.array(m, dtype=np.float64), np.array(e, dtype=np.int64))
+
+
+def enumerated_path_norm(net, p=2, *, limit=DEFAULT_LIMIT):
+    r"""``phi_p(w) = ||pi(w)||_p`` by listing every path.
+
+    The norm is taken over the products as mantissa and exponent, scaled by
+    the largest: it is ``inf`` or 0 only when ``phi_p`` itself is out of
+    float64's range, whatever the range of the products.
+
+    Raises
+    ------
+    ValueError
+        If ``p < 1`` or the network has more than ``limit`` paths.
+
+    Examples
+    --------
+    >>> import dagnet
+    >>> net = dagnet.layered([1, 1, 1, 1, 1], bias=False, groups=False)
+    >>> net = net.with_weights(dict(zip(net.edges, [1e200, 1e200, 1e-200, 1e-200])))
+    >>> round(enumerated_path_norm(net, 3), 12)  # 1e200 * 1e200 alone would overflow
+    1.0
+    """
+    p = check_p(p)
+    products = _path_products(_guard(net, limit).graph)
+    mu, top = _lp(*zip(*products), p) if products else (0.0, 0)
+    return float(_ldexp(mu, top))
 
 
 def path_scaling_enumerated(net, p=2, *, limit=DEFAULT_LIMIT):
@@ -152,11 +226,14 @@ def path_scaling_enumerated(net, p=2, *, limit=DEFAULT_LIMIT):
     .. math::
 
         \gamma_p(w, e) = \Big(\sum_{P \ni e} \prod_{e' \in P, e' \ne e}
-        |w_{e'}|^p\Big)^{2/p},
+        |w_{e'}|^p\Big)^{2/p} = \big\|(r_P)_{P \ni e}\big\|_p^2, \qquad
+        r_P = \prod_{e' \in P, e' \ne e} |w_{e'}|,
 
-    with the sum a maximum and the exponent 2 for ``p = inf``. The products
-    over ``e' != e`` come from prefix and suffix products, never from a
-    division, so zero weights are exact.
+    with the sum a maximum for ``p = inf``. The products ``r_P`` come from
+    prefix and suffix products, never from a division, so zero weights are
+    exact; they are kept as mantissa and exponent and the norm is scaled by
+    the largest, so a ``gamma`` is ``inf`` or 0 only when it is itself out of
+    float64's range.
 
     Returns
     -------
@@ -167,22 +244,27 @@ def path_scaling_enumerated(net, p=2, *, limit=DEFAULT_LIMIT):
     """
     p = check_p(p)
     net = _network(net)
-    unit_net = _guard(net, limit)
-    g = unit_net.graph
-    use_max = p == math.inf
-    power = 1.0 if use_max else p
-    total = dict.fromkeys(g.edges, 0.0)
+    g = _guard(net, limit).graph
+    rest = {e: ([], []) for e in g.edges}
     for P in _walk(g):
-        a = [abs(g.edges[e]["weight"]) ** power for e in zip(P, P[1:])]
-        prefix = np.concatenate([[1.0], np.cumprod(a)[:-1]])
-        suffix = np.concatenate([np.cumprod(a[::-1])[::-1][1:], [1.0]])
-        for e, rest in zip(zip(P, P[1:]), prefix * suffix):
-            total[e] = max(total[e], rest) if use_max else total[e] + rest
-    k = 2.0 if use_max else 2.0 / p
+        edges = list(zip(P, P[1:]))
+        a = [abs(g.edges[e]["weight"]) for e in edges]
+        prefix, suffix = [(1.0, 0)], [(1.0, 0)]
+        for x in a[:-1]:
+            prefix.append(_times(prefix[-1], x))
+        for x in a[:0:-1]:
+            suffix.append(_times(suffix[-1], x))
+        for e, (m1, e1), (m2, e2) in zip(edges, prefix, reversed(suffix)):
+            m, k = math.frexp(m1 * m2)
+            rest[e][0].append(m)
+            rest[e][1].append(e1 + e2 + k)
+    gamma = {}
+    for e, (m, k) in rest.items():
+        mu, top = _lp(m, k, p)
+        gamma[e] = float(_ldexp(mu * mu, 2 * top))
     result = {}
     for u, v in net.edges:
-        gamma = np.array([[total[uj, vi] for uj in net.units(u)] for vi in net.units(v)])
-        gamma = gamma ** k
+        block = np.array([[gamma[uj, vi] for uj in net.units(u)] for vi in net.units(v)])
         shape = np.shape(net.weight(u, v))
-        result[u, v] = float(gamma[0, 0]) if shape == () else gamma.reshape(shape)
+        result[u, v] = float(block[0, 0]) if shape == () else block.reshape(shape)
     return result

@@ -27,12 +27,13 @@ them all but changes the function, and :func:`equivalent` says no.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 
-from dagnet.norms import rescalable_units
+from dagnet.norms import rescalable_units, scaled_norm
 from dagnet.pathnorm import check_p
 from dagnet.enumeration import DEFAULT_LIMIT, paths, unit_level
 from dagnet.rescaling import rescale
@@ -155,7 +156,10 @@ def canonical(net, p=2):
     Units are visited in topological order; unit ``v`` is rescaled by
     ``c_v = 1 / ||(w_uv / c_u)_{u -> v}||_p`` (``c_u = 1`` for sources and
     units that are not rescaled), which normalises its incoming weights
-    without touching those of earlier units.
+    without touching those of earlier units. The factors are carried as
+    mantissa and exponent and the norms are scaled (:func:`dagnet.norms.scaled_norm`),
+    so weights near the ends of float64's range give the same form as any
+    equivalent network.
 
     Equivalent networks have equal canonical forms up to rounding, and
     inequivalent ones different forms, provided every rescalable unit has a
@@ -179,13 +183,28 @@ def canonical(net, p=2):
     p = check_p(p)
     g = unit_level(net).graph
     free = set(rescalable_units(net))
-    factors = {}
+    scale = {}  # c_v = mantissa * 2**exponent, never out of range on the way
     for v in nx.topological_sort(g):
-        if v in free:
-            norm = np.linalg.norm([w / factors.get(u, 1.0)
-                                   for u, _, w in g.in_edges(v, "weight")], ord=p)
-            if norm > 0:
-                factors[v] = 1.0 / norm
+        if v not in free:
+            continue
+        parts = []
+        for u, _, w in g.in_edges(v, "weight"):
+            if w != 0:
+                mantissa, exponent = scale.get(u, (1.0, 0))
+                f, k = math.frexp(w / mantissa)
+                parts.append((f, k - exponent))
+        if parts:
+            top = max(k for _, k in parts)
+            nu = scaled_norm([math.ldexp(f, k - top) for f, k in parts], p)
+            scale[v] = (1.0 / nu, -top)
+    factors = {}
+    for v, (mantissa, exponent) in scale.items():
+        with np.errstate(over="ignore", under="ignore"):
+            factors[v] = float(np.ldexp(mantissa, exponent))
+        if not 0 < factors[v] < math.inf:
+            raise ValueError(
+                f"the canonical factor of unit {v!r} is {mantissa!r} * 2**{exponent}, "
+                f"outside float64's range")
     return rescale(net, factors) if factors else net.copy()
 
 

@@ -46,8 +46,8 @@ from dagnet.pathnorm import check_p
 from dagnet.enumeration import unit_level
 from dagnet.rescaling import rescale
 
-__all__ = ["RescalingOptimum", "balance", "dead_units", "group_norm",
-           "min_per_unit_norm", "per_unit_norm", "rescalable_units"]
+__all__ = ["RescalingOptimum", "balance", "dead_units", "group_norm", "log_norm",
+           "min_per_unit_norm", "per_unit_norm", "rescalable_units", "scaled_norm"]
 
 
 @dataclass
@@ -76,8 +76,47 @@ class RescalingOptimum:
     attained: bool = True
 
 
+def scaled_norm(x, p=2):
+    r"""``||x||_p`` computed as ``m ||x / m||_p`` with ``m = max |x_i|``.
+
+    The powers ``|x_i / m|^p`` are at most 1 and one of them is 1, so nothing
+    overflows on the way and what underflows is negligible against ``m``: the
+    result is ``inf`` (or 0) only when the norm itself is out of float64's range.
+
+    Examples
+    --------
+    >>> round(scaled_norm([3e200, 4e200]) / 1e200, 12), scaled_norm([1e-200, 1e-200], 1)
+    (5.0, 2e-200)
+    """
+    x = np.abs(np.ravel(np.asarray(x, dtype=np.float64)))
+    m = float(x.max(initial=0.0))
+    if m == 0 or p == math.inf or not math.isfinite(m):
+        return m
+    with np.errstate(under="ignore"):
+        return m * float(np.linalg.norm(x / m, ord=p))
+
+
+def log_norm(logs, p=2):
+    r"""``log ||x||_p`` from ``logs = log|x_i|`` (finite), by a log-sum-exp.
+
+    .. math::
+
+        \log \|x\|_p = M + \tfrac1p \log \sum_i e^{p(\log|x_i| - M)}, \qquad
+        M = \max_i \log|x_i|.
+    """
+    logs = np.asarray(logs, dtype=np.float64)
+    top = float(logs.max())
+    if p == math.inf:
+        return top
+    with np.errstate(under="ignore"):
+        return top + math.log(float(np.exp(p * (logs - top)).sum())) / p
+
+
 def group_norm(net, p=2, q=2):
     r"""``mu_{p,q}(w)``: the l_q norm over units of their incoming l_p norms.
+
+    Both norms are scaled (:func:`scaled_norm`): the result overflows to
+    ``inf`` only when ``mu_{p,q}`` itself exceeds float64's range.
 
     Examples
     --------
@@ -90,11 +129,11 @@ def group_norm(net, p=2, q=2):
     (13.0, 17.0, 12.0)
     """
     p, q = check_p(p), check_p(q)
-    norms = [np.linalg.norm(row, ord=p)
+    norms = [scaled_norm(row, p)
              for v in net.graph if net.graph.in_degree(v)
              for row in np.hstack([net.weight_matrix(u, v)
                                    for u in net.graph.predecessors(v)])]
-    return float(np.linalg.norm(norms, ord=q)) if norms else 0.0
+    return scaled_norm(norms, q) if norms else 0.0
 
 
 def per_unit_norm(net, p=2):
@@ -307,29 +346,44 @@ def min_per_unit_norm(net, p=2, *, tol=1e-10, max_iter=1000):
 def balance(net, *, tol=1e-10, max_iter=100):
     r"""The balanced representative: ``min_{w' ~ w} sum_e w'^2_e``, by Newton's method.
 
-    With ``f_e = w_e^2 e^{2(z_v - z_u)}`` for ``e = (u -> v)``, the objective
-    ``F(z) = sum_e f_e`` has gradient ``2 (I_h - O_h)`` and Hessian
+    With ``s_e = log|w_e| + z_v - z_u`` for ``e = (u -> v)`` and ``f_e = e^{2 s_e}``,
+    the objective ``F(z) = sum_e f_e`` has gradient ``2 (I_h - O_h)`` and Hessian
     ``4 (I_h + O_h)`` on the diagonal, ``-4 f_e`` between the ends of ``e``,
     where ``I_h`` (``O_h``) sums ``f_e`` over the edges into (out of) ``h``.
     At the optimum every rescalable unit has equal incoming and outgoing l2
     norms, ``I_h = O_h``.
 
+    Everything is computed from the logs ``s_e``: ``log I_h`` and ``log O_h`` by
+    log-sum-exp, the Newton system with row ``h`` divided by ``I_h + O_h`` (its
+    entries are then at most 4 in magnitude) and the line search on ``log F``,
+    so weights far outside ``[1e-154, 1e154]`` neither overflow nor underflow.
+    Newton's method starts from the least-squares fit ``min_z sum_e s_e^2``,
+    improved by sweeps of exact coordinate minimisation
+    ``z_h += (log O_h - log I_h) / 4`` (at most ``SWEEPS``, until no unit moves
+    by more than ``SWEEP_TOL``); far from the optimum, where one exponential
+    dominates ``F``, Newton's method alone would advance ``z`` by about 1/2 a
+    step.
+
     Parameters
     ----------
     tol : float
-        Stop when ``max_h |I_h - O_h| / (I_h + O_h) <= tol``.
+        Stop when ``max_h |I_h - O_h| / (I_h + O_h) <= tol``; a NaN never
+        passes this test.
     max_iter : int
+        Most Newton steps (the sweeps are not counted).
 
     Returns
     -------
     RescalingOptimum
-        ``value`` is ``sum_e w_e^2`` of the balanced network ``net``.
+        ``value`` is ``sum_e w_e^2`` of the balanced network ``net`` (``inf``
+        only if that sum exceeds float64's range).
 
     Raises
     ------
     ValueError
         If a rescalable unit lies on no source-to-output path of nonzero
-        weights: the minimum does not exist.
+        weights: the minimum does not exist; or if a balancing factor is
+        outside float64's range.
 
     Examples
     --------
@@ -349,33 +403,109 @@ def balance(net, *, tol=1e-10, max_iter=100):
     variables = rescalable_units(net)
     _, head, tail, a = _live_edges(unit_level(net).graph, variables, set())
     n, z, it, ok = len(variables), np.zeros(len(variables)), 0, True
+    if n:
+        z, it, ok = _balance_log_scales(head, tail, a, n, tol, max_iter)
+    with np.errstate(over="ignore", under="ignore"):
+        factors = dict(zip(variables, np.exp(z).tolist()))
+    for unit, log_c in zip(variables, z.tolist()):
+        if not 0 < factors[unit] < math.inf:
+            raise ValueError(f"the balancing factor of unit {unit!r} is e^{log_c:.6g}, "
+                             f"outside float64's range")
+    best = rescale(net, factors) if factors else net.copy()
+    w = np.concatenate([best.weight_matrix(u, v).ravel() for u, v in best.edges])
+    m = float(np.abs(w).max(initial=0.0))
+    value = m * m * float(np.sum((w / m) ** 2)) if m > 0 else 0.0
+    return RescalingOptimum(value, factors, best, it, ok)
+
+
+SWEEPS = 100
+"""Most sweeps of coordinate minimisation before :func:`balance`'s Newton steps."""
+
+SWEEP_TOL = 1e-3
+"""The sweeps stop once no log-scale moves by more than this."""
+
+
+def _segment_logsumexp(x, index, m):
+    """``log sum_{e: index[e] = k} exp(x_e)`` for ``k < m`` (``-inf`` for none);
+    entries with ``index == m`` or ``-1`` are ignored."""
+    keep = (index >= 0) & (index < m)
+    top = np.full(m, -np.inf)
+    np.maximum.at(top, index[keep], x[keep])
+    shift = np.where(np.isfinite(top), top, 0.0)
+    total = np.zeros(m)
+    with np.errstate(under="ignore"):
+        np.add.at(total, index[keep], np.exp(x[keep] - shift[index[keep]]))
+    with np.errstate(divide="ignore"):
+        return shift + np.log(total)
+
+
+def _balance_log_scales(head, tail, a, n, tol, max_iter):
+    r"""Log-scales ``z`` minimising ``F(z) = sum_e exp(2 (a_e + z_head - z_tail))``.
+
+    ``head`` and ``tail`` index the variables (-1: a fixed unit, ``z = 0``).
+    Returns ``(z, newton steps, converged)``.
+    """
+    E = len(a)
+    D = np.zeros((E, n))
+    np.add.at(D, (np.flatnonzero(head >= 0), head[head >= 0]), 1.0)
+    np.add.at(D, (np.flatnonzero(tail >= 0), tail[tail >= 0]), -1.0)
     both = (head >= 0) & (tail >= 0)
 
-    def terms(z):
-        zz = np.append(z, 0.0)
-        f = np.exp(2 * (a + zz[head] - zz[tail]))
-        into, out = np.zeros(n + 1), np.zeros(n + 1)
-        np.add.at(into, head, f)
-        np.add.at(out, tail, f)
-        return f, into[:n], out[:n]
+    def logs(z):
+        """``2 s_e``, ``log I_h``, ``log O_h``."""
+        t = 2 * (a + D @ z)
+        return t, _segment_logsumexp(t, head, n), _segment_logsumexp(t, tail, n)
 
-    f, into, out = terms(z)
-    while n and (np.abs(into - out) / (into + out)).max() > tol:
-        if it == max_iter:
-            ok = False
+    def imbalance(log_in, log_out):
+        """``(I_h - O_h) / (I_h + O_h)``; NaN where it is undefined."""
+        return np.tanh((log_in - log_out) / 2)
+
+    # least squares on the log-weights, then exact coordinate minimisation
+    z = np.linalg.lstsq(D, -a, rcond=None)[0]
+    into = [np.flatnonzero(head == h) for h in range(n)]
+    out = [np.flatnonzero(tail == h) for h in range(n)]
+    for _ in range(SWEEPS):
+        t, moved = 2 * (a + D @ z), 0.0
+        for h in range(n):
+            step = (log_norm(t[out[h]], 1) - log_norm(t[into[h]], 1)) / 4
+            t[into[h]] += 2 * step
+            t[out[h]] -= 2 * step
+            z[h] += step
+            moved = max(moved, abs(step))
+        if not moved > SWEEP_TOL:
             break
-        H = np.diag(4 * (into + out))
-        np.add.at(H, (head[both], tail[both]), -4 * f[both])
-        np.add.at(H, (tail[both], head[both]), -4 * f[both])
-        g = 2 * (into - out)
-        d = -np.linalg.solve(H, g)
-        step, total = 1.0, f.sum()
-        while terms(z + step * d)[0].sum() > total + 1e-4 * step * (g @ d) \
-                and -(g @ d) > 1e-12 * total and step > 1e-12:
-            step /= 2
+
+    it = 0
+    t, log_in, log_out = logs(z)
+    while True:
+        rho = imbalance(log_in, log_out)
+        if not np.all(np.isfinite(z)) or not np.all(np.isfinite(rho)):
+            return z, it, False
+        if np.abs(rho).max() <= tol:
+            return z, it, True
+        if it == max_iter:
+            return z, it, False
+        # Newton system, row h divided by I_h + O_h = exp(log_sum[h])
+        log_sum = np.logaddexp(log_in, log_out)
+        A = 4 * np.eye(n)
+        with np.errstate(under="ignore"):
+            np.add.at(A, (head[both], tail[both]),
+                      -4 * np.exp(t[both] - log_sum[head[both]]))
+            np.add.at(A, (tail[both], head[both]),
+                      -4 * np.exp(t[both] - log_sum[tail[both]]))
+        d = np.linalg.solve(A, -2 * rho)
+        # Armijo on F, relative to F(z): slope = g.d / F(z)
+        log_f = _segment_logsumexp(t, np.zeros(E, dtype=int), 1)[0]
+        with np.errstate(under="ignore"):
+            slope = float(2 * rho * np.exp(log_sum - log_f) @ d)
+        step = 1.0
+        if slope < -1e-12:
+            while step > 1e-12:
+                t_new = 2 * (a + D @ (z + step * d))
+                change = _segment_logsumexp(t_new, np.zeros(E, dtype=int), 1)[0] - log_f
+                if change <= math.log1p(1e-4 * step * slope):
+                    break
+                step /= 2
         z = z + step * d
-        f, into, out = terms(z)
+        t, log_in, log_out = logs(z)
         it += 1
-    factors = dict(zip(variables, np.exp(z).tolist()))
-    best = rescale(net, factors) if factors else net.copy()
-    return RescalingOptimum(float(group_norm(best, 2, 2) ** 2), factors, best, it, ok)

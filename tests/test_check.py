@@ -1,6 +1,7 @@
 import argparse
 import json
 import math
+import re
 
 import networkx as nx
 import numpy as np
@@ -163,6 +164,71 @@ class TestMain:
         with pytest.raises(ValueError, match="gave a int; expected a DagNet"):
             check.load_net("test_check:not_a_net")
 
+    @pytest.mark.parametrize("spec, match", [
+        ("nosuchmodule:fn", r"'nosuchmodule:fn': cannot import module 'nosuchmodule'"),
+        ("json:nosuchfn", r"'json:nosuchfn': module 'json' has no attribute 'nosuchfn'"),
+        ("test_check:missing", r"'test_check:missing': module 'test_check' has no "
+                               r"attribute 'missing'"),
+        ("test_check:NOT_CALLABLE", r"'test_check:NOT_CALLABLE': "
+                                    r"test_check.NOT_CALLABLE is a int, not a function"),
+    ])
+    def test_module_function_errors_name_the_spec(self, spec, match):
+        with pytest.raises(ValueError, match=match):
+            check.load_net(spec)
+
+    @pytest.mark.parametrize("content, match", [
+        ("[1, 2]", r"holds an array; expected an object with \"nodes\""),
+        ("{bad", r"is not valid JSON: Expecting property name"),
+        ('{"directed": true, "edges": []}', r'needs a list of nodes under "nodes"; '
+                                            r"found none"),
+        ('{"nodes": {"x": 1}, "edges": []}', r'under "nodes"; found an object'),
+        ('{"nodes": [{"id": "x", "role": "input"}]}',
+         r'needs a list of edges \(or "links"\) under "edges"; found none'),
+        ('{"nodes": [5], "edges": []}', r'node 0 is 5; expected an object with an "id"'),
+        ('{"nodes": [{"id": "x"}], "edges": [{"source": "x"}]}',
+         r'edge 0 is .*; expected an object with a "source" and a "target"'),
+    ])
+    def test_malformed_files_are_named(self, tmp_path, content, match):
+        path = tmp_path / "g.json"
+        path.write_text(content)
+        name = re.escape(str(path))
+        with pytest.raises(ValueError, match=f"graph file '{name}'.*" + match):
+            check.load_net(str(path))
+
+    def test_binary_file_is_named(self, tmp_path):
+        path = tmp_path / "g.bin"
+        path.write_bytes(bytes([0x7B, 0xFF, 0xFE, 0x00, 0x81]))
+        name = re.escape(str(path))
+        with pytest.raises(ValueError, match=f"graph file '{name}' is not UTF-8 text"):
+            check.load_net(str(path))
+
+    def test_directory_is_named(self, tmp_path):
+        name = re.escape(str(tmp_path))
+        with pytest.raises(ValueError, match=f"'{name}' is a directory; expected a "
+                                             f"node-link JSON graph file"):
+            check.load_net(str(tmp_path))
+
+    @pytest.mark.parametrize("size", ["3", -1, 0, 2.5, True])
+    def test_bad_size_without_weights_names_the_node(self, tmp_path, size):
+        path = tmp_path / "sizes.json"
+        path.write_text(json.dumps({
+            "nodes": [{"id": "x", "role": "input"},
+                      {"id": "h", "role": "hidden", "size": size},
+                      {"id": "y", "role": "output"}],
+            "edges": [{"source": "x", "target": "h"}, {"source": "h", "target": "y"}]}))
+        with pytest.raises(ValueError, match=f"sizes.json: node 'h' has size "
+                                             f"{size!r}; expected an integer >= 1"):
+            check.load_net(str(path))
+
+    def test_invalid_network_names_the_file(self, tmp_path):
+        path = tmp_path / "wt.json"
+        path.write_text(json.dumps({
+            "nodes": [{"id": "x", "role": "input"}, {"id": "y", "role": "output"}],
+            "links": [{"source": "x", "target": "y", "weight": "abc"}]}))
+        with pytest.raises(ValueError, match="wt.json: edge 'x' -> 'y' has non-numeric "
+                                             "weight 'abc'"):
+            check.load_net(str(path))
+
     def test_cli_subcommand(self, capsys):
         from dagnet import cli
 
@@ -182,3 +248,6 @@ def toy():
 
 def not_a_net():
     return 3
+
+
+NOT_CALLABLE = 3

@@ -1,5 +1,7 @@
 import math
+import warnings
 
+import networkx as nx
 import numpy as np
 import pytest
 from hypothesis import given
@@ -8,7 +10,7 @@ from reference import brute_count, brute_gamma, brute_path_norm, brute_path_prod
 from strategies import group_nets, unit_dags
 
 import dagnet
-from dagnet.enumeration import path_scaling_enumerated
+from dagnet.enumeration import enumerated_path_norm, path_scaling_enumerated
 
 RTOL = 1e-12
 PS = [1, 2, 3, 1.5, math.inf]
@@ -152,3 +154,64 @@ class TestEnumeratedNorms:
             dagnet.path_norm(module, 2), rel=1e-12)
         for e, g in dagnet.path_scaling(module, 2, method="enumerate").items():
             np.testing.assert_allclose(g, dagnet.path_scaling(net, 2)[e], rtol=1e-12)
+
+
+def chain(ws):
+    """x -> h0 -> ... -> y with weights ``ws``: one path, ReLU units, no bias."""
+    g = nx.DiGraph()
+    names = ["x"] + [f"h{i}" for i in range(len(ws) - 1)] + ["y"]
+    g.add_node("x", role="input")
+    g.add_nodes_from(names[1:-1], role="hidden")
+    g.add_node("y", role="output")
+    for u, v, w in zip(names, names[1:], ws):
+        g.add_edge(u, v, weight=w)
+    return dagnet.DagNet(g)
+
+
+class TestExtremeWeights:
+    """Products far outside float64's range on the way, results inside it."""
+
+    @pytest.mark.parametrize("p", [1, 2, 3, math.inf])
+    def test_path_norm_of_a_product_near_the_bottom_of_the_range(self, p):
+        assert enumerated_path_norm(chain([1e-150, 1e-150]), p) == pytest.approx(
+            1e-300, rel=1e-14)
+
+    @pytest.mark.parametrize("p", [1, 2, 3, math.inf])
+    def test_intermediate_products_may_overflow(self, p):
+        net = chain([1e200, 1e200, 1e-200, 1e-200])
+        np.testing.assert_allclose(dagnet.path_vector(net), [1.0], rtol=1e-14)
+        assert enumerated_path_norm(net, p) == pytest.approx(1.0, rel=1e-14)
+
+    def test_norm_of_many_paths_is_scaled(self):
+        net = dagnet.layered([1, 4, 1], bias=False, groups=False)
+        net = net.with_weights({e: 1e-100 for e in net.edges})
+        # four products of 1e-200: the sum of their cubes, 4e-600, underflows
+        assert enumerated_path_norm(net, 3) == pytest.approx(4 ** (1 / 3) * 1e-200,
+                                                             rel=1e-14)
+
+    def test_scaling_of_representable_values(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            gamma = path_scaling_enumerated(chain([1e150, 1e-150]), 3)
+        assert gamma[("x", "h0")] == pytest.approx(1e-300, rel=1e-14)
+        assert gamma[("h0", "y")] == pytest.approx(1e300, rel=1e-14)
+
+    def test_scaling_saturates_without_errors(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            gamma = path_scaling_enumerated(chain([1e200, 1e-200]), 2)
+            pi = dagnet.path_vector(chain([1e200, 1e200]))
+            phi = enumerated_path_norm(chain([1e-200, 1e-200]), 2)
+        assert gamma == {("x", "h0"): 0.0, ("h0", "y"): math.inf}  # 1e-400, 1e400
+        assert pi.tolist() == [math.inf] and phi == 0.0
+
+    @given(unit_dags(), st.sampled_from(PS))
+    def test_enumerated_path_norm_matches_reference(self, net, p):
+        assert enumerated_path_norm(net, p) == pytest.approx(brute_path_norm(net, p),
+                                                             rel=RTOL)
+
+    def test_enumerated_path_norm_guards(self):
+        with pytest.raises(ValueError, match="p must be >= 1"):
+            enumerated_path_norm(chain([1.0, 1.0]), 0.5)
+        with pytest.raises(ValueError, match="has 18 input-to-output paths, over limit=5"):
+            enumerated_path_norm(dagnet.layered([2, 3, 3, 1], bias=False), limit=5)

@@ -242,3 +242,42 @@ class TestInvariants:
     def test_paths_miss_invariants_at_non_homogeneous_units(self):
         inv = dagnet.invariants(tanh_net())
         assert (inv.count, len(inv.paths)) == (4, 3)  # 5 edges, 1 rescalable unit
+
+
+def chain(ws):
+    """x -> h0 -> ... -> y with weights ``ws``: one path, ReLU units, no bias."""
+    g = nx.DiGraph()
+    names = ["x"] + [f"h{i}" for i in range(len(ws) - 1)] + ["y"]
+    g.add_node("x", role="input")
+    g.add_nodes_from(names[1:-1], role="hidden")
+    g.add_node("y", role="output")
+    for u, v, w in zip(names, names[1:], ws):
+        g.add_edge(u, v, weight=w)
+    return dagnet.DagNet(g)
+
+
+class TestCanonicalExtremeWeights:
+    @pytest.mark.parametrize("p", [1, 2, 3, math.inf])
+    @pytest.mark.parametrize("ws", [[1e200, 1e-200], [1e-300, 1e300],
+                                    [1e-200, 1e-100, 1e300], [-1e200, 1e-200]])
+    def test_equals_canonical_of_the_balanced_chain(self, ws, p):
+        # every chain with path product 1 (up to sign) is equivalent to [1, ..., 1]
+        c = dagnet.canonical(chain(ws), p)
+        ones = dagnet.canonical(chain([math.copysign(1.0, ws[0])] + [1.0] * (len(ws) - 1)),
+                                p)
+        for e in c.edges:
+            assert c.weight(*e) == pytest.approx(ones.weight(*e), rel=1e-14), e
+
+    def test_matches_reference_after_huge_rescaling(self):
+        net = dagnet.layered([3, 4, 4, 2], seed=2)
+        far = dagnet.rescale(net, {"hidden1": 1e150, "hidden2": 1e-150})
+        a, b = dagnet.canonical(net), dagnet.canonical(far)
+        for e in net.edges:
+            np.testing.assert_allclose(b.weight(*e), a.weight(*e), rtol=1e-13)
+
+    def test_factor_out_of_range_is_refused_by_name(self):
+        # c_h0 = 1e200, then the incoming weight of h1 is 1e-100 / 1e200 = 1e-300
+        # and c_h1 = 1e300; the next one would be 1e500
+        with pytest.raises(ValueError, match=r"canonical factor of unit 'h2' is .* "
+                                             r"outside float64's range"):
+            dagnet.canonical(chain([1e-200, 1e-100, 1e-200, 1.0]))

@@ -189,3 +189,89 @@ class TestBalance:
         net = rescaled(dagnet.layered([2, 3, 3, 1], groups=False), 0)
         opt = dagnet.balance(net, max_iter=1)
         assert (opt.iterations, opt.converged) == (1, False)
+
+
+def chain(ws):
+    """x -> h0 -> ... -> y with weights ``ws``: one path, ReLU units, no bias."""
+    g = nx.DiGraph()
+    names = ["x"] + [f"h{i}" for i in range(len(ws) - 1)] + ["y"]
+    g.add_node("x", role="input")
+    g.add_nodes_from(names[1:-1], role="hidden")
+    g.add_node("y", role="output")
+    for u, v, w in zip(names, names[1:], ws):
+        g.add_edge(u, v, weight=w)
+    return dagnet.DagNet(g)
+
+
+class TestExtremeWeights:
+    """Weights whose squares (or cubes) are out of float64's range."""
+
+    @pytest.mark.parametrize("p", [1, 2, 3, 1.5, 50, math.inf])
+    def test_scaled_norm_matches_numpy_in_range(self, p):
+        x = np.random.default_rng(0).standard_normal(7)
+        assert dagnet.norms.scaled_norm(x, p) == pytest.approx(np.linalg.norm(x, ord=p),
+                                                               rel=1e-13)
+        assert dagnet.norms.scaled_norm(x * 1e300, p) == pytest.approx(
+            np.linalg.norm(x, ord=p) * 1e300, rel=1e-13)
+        assert dagnet.norms.scaled_norm(x * 1e-300, p) == pytest.approx(
+            np.linalg.norm(x, ord=p) * 1e-300, rel=1e-13)
+
+    def test_scaled_norm_saturates_only_out_of_range(self):
+        assert dagnet.norms.scaled_norm([1e308, 1e308], 1) == math.inf
+        assert dagnet.norms.scaled_norm([], 2) == 0.0
+        assert dagnet.norms.scaled_norm([0.0, -0.0], 3) == 0.0
+
+    def test_group_norm(self):
+        net = chain([1e200, 1e-200])
+        assert dagnet.group_norm(net) == pytest.approx(1e200, rel=1e-14)
+        assert dagnet.per_unit_norm(net) == pytest.approx(1e200, rel=1e-14)
+        assert dagnet.group_norm(chain([1e150, 1e-150]), 3, 1) == pytest.approx(1e150,
+                                                                                rel=1e-14)
+        assert dagnet.group_norm(chain([1e-200, 1e-200]), 2, 2) == pytest.approx(
+            math.sqrt(2) * 1e-200, rel=1e-14)
+
+    @pytest.mark.parametrize("ws", [[1e200, 1e-200], [1e60, 1e-60], [1e-300, 1e300],
+                                    [1e-150, 1e-150, 1e300]])
+    def test_balance_of_a_chain_has_unit_weights(self, ws):
+        opt = dagnet.balance(chain(ws))
+        assert opt.converged
+        assert opt.value == pytest.approx(len(ws), rel=1e-9)
+        for e in opt.net.edges:
+            assert opt.net.weight(*e) == pytest.approx(1.0, rel=1e-9), e
+
+    def test_balance_with_inputs_of_opposite_extremes(self):
+        # in-edges 1e200 and 1e-200, out-edge 1: c^2 (1e400 + 1e-400) = 1 / c^2
+        g = nx.DiGraph()
+        g.add_nodes_from(["x0", "x1"], role="input")
+        g.add_node("h", role="hidden")
+        g.add_node("y", role="output")
+        g.add_edges_from([("x0", "h", {"weight": 1e200}), ("x1", "h", {"weight": 1e-200}),
+                          ("h", "y", {"weight": 1.0})])
+        opt = dagnet.balance(dagnet.DagNet(g))
+        assert opt.converged
+        assert opt.factors["h"] == pytest.approx(1e-100, rel=1e-9)
+        assert opt.value == pytest.approx(2e200, rel=1e-9)
+        assert opt.net.weight("h", "y") == pytest.approx(1e100, rel=1e-9)
+
+    def test_balance_of_units_of_very_different_scales(self):
+        g = nx.DiGraph()
+        g.add_node("x", role="input")
+        g.add_node("y", role="output")
+        for i, (a, b) in enumerate([(1e200, 1e-200), (1e-100, 1e-100), (1e150, 1e150)]):
+            g.add_node(f"h{i}", role="hidden")
+            g.add_edges_from([("x", f"h{i}", {"weight": a}), (f"h{i}", "y", {"weight": b})])
+        opt = dagnet.balance(dagnet.DagNet(g))
+        assert opt.converged
+        expected = {"h0": 1.0, "h1": 1e-100, "h2": 1e150}  # |w| = sqrt(path product)
+        for u, v, w in opt.net.graph.edges(data="weight"):
+            assert w == pytest.approx(expected[u if v == "y" else v], rel=1e-9), (u, v)
+        assert opt.value == pytest.approx(2e300, rel=1e-9)
+
+    def test_balance_of_a_rescaled_net_is_unchanged(self):
+        net = dagnet.layered([4, 6, 6, 2], seed=0)
+        a = dagnet.balance(net)
+        b = dagnet.balance(dagnet.rescale(net, {"hidden1": 1e150, "hidden2": 1e-150}))
+        assert a.converged and b.converged
+        assert b.value == pytest.approx(a.value, rel=1e-12)
+        for e in net.edges:
+            np.testing.assert_allclose(b.net.weight(*e), a.net.weight(*e), rtol=1e-12)
