@@ -7,6 +7,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from toy_nets import tanh_net
+
 import dagnet
 from dagnet import check
 
@@ -103,15 +105,7 @@ class TestOptions:
 
 
     def test_non_homogeneous_units_are_reported(self):
-        g = nx.DiGraph()
-        g.add_node("x", role="input")
-        g.add_node("t", role="hidden", activation="tanh")
-        g.add_node("h", role="hidden")
-        g.add_node("y", role="output")
-        g.add_edges_from([("x", "t", {"weight": 2.0}), ("t", "h", {"weight": -1.0}),
-                          ("h", "y", {"weight": 3.0}), ("x", "h", {"weight": 0.5}),
-                          ("t", "y", {"weight": 1.5})])
-        results = check.run_checks([("tanh", dagnet.DagNet(g))], steps=3)
+        results = check.run_checks([("tanh", tanh_net())], steps=3)
         assert all(r.passed for r in results)
         verdicts = {r.check.split(" (")[0]: r.verdict for r in results}
         assert verdicts["invariants: |E| - rank B = |E| - |H|"] == "report: paths give 3"

@@ -1,13 +1,13 @@
 import math
 import warnings
 
-import networkx as nx
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from reference import brute_count, brute_gamma, brute_path_norm, brute_path_products
 from strategies import group_nets, unit_dags
+from toy_nets import chain
 
 import dagnet
 from dagnet.enumeration import enumerated_path_norm, path_scaling_enumerated
@@ -154,18 +154,6 @@ class TestEnumeratedNorms:
             dagnet.path_norm(module, 2), rel=1e-12)
         for e, g in dagnet.path_scaling(module, 2, method="enumerate").items():
             np.testing.assert_allclose(g, dagnet.path_scaling(net, 2)[e], rtol=1e-12)
-
-
-def chain(ws):
-    """x -> h0 -> ... -> y with weights ``ws``: one path, ReLU units, no bias."""
-    g = nx.DiGraph()
-    names = ["x"] + [f"h{i}" for i in range(len(ws) - 1)] + ["y"]
-    g.add_node("x", role="input")
-    g.add_nodes_from(names[1:-1], role="hidden")
-    g.add_node("y", role="output")
-    for u, v, w in zip(names, names[1:], ws):
-        g.add_edge(u, v, weight=w)
-    return dagnet.DagNet(g)
 
 
 class TestExtremeWeights:

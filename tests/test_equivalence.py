@@ -1,6 +1,5 @@
 import math
 
-import networkx as nx
 import numpy as np
 import pytest
 from hypothesis import given
@@ -8,6 +7,7 @@ from hypothesis import strategies as st
 import torch
 from reference import all_paths, brute_canonical, brute_factors, brute_rescaled, evaluate
 from strategies import group_nets, unit_dags
+from toy_nets import chain, tanh_net
 
 import dagnet
 
@@ -27,18 +27,6 @@ def flip(net, h):
     g = net.graph
     return net.with_weights({e: -net.weight(*e)
                              for e in list(g.in_edges(h)) + list(g.out_edges(h))})
-
-
-def tanh_net():
-    g = nx.DiGraph()
-    g.add_node("x", role="input")
-    g.add_node("t", role="hidden", activation="tanh")
-    g.add_node("h", role="hidden")
-    g.add_node("y", role="output")
-    g.add_edges_from([("x", "t", {"weight": 2.0}), ("t", "h", {"weight": -1.0}),
-                      ("h", "y", {"weight": 3.0}), ("x", "h", {"weight": 0.5}),
-                      ("t", "y", {"weight": 1.5})])
-    return dagnet.DagNet(g)
 
 
 class TestRescalingInvariance:
@@ -242,18 +230,6 @@ class TestInvariants:
     def test_paths_miss_invariants_at_non_homogeneous_units(self):
         inv = dagnet.invariants(tanh_net())
         assert (inv.count, len(inv.paths)) == (4, 3)  # 5 edges, 1 rescalable unit
-
-
-def chain(ws):
-    """x -> h0 -> ... -> y with weights ``ws``: one path, ReLU units, no bias."""
-    g = nx.DiGraph()
-    names = ["x"] + [f"h{i}" for i in range(len(ws) - 1)] + ["y"]
-    g.add_node("x", role="input")
-    g.add_nodes_from(names[1:-1], role="hidden")
-    g.add_node("y", role="output")
-    for u, v, w in zip(names, names[1:], ws):
-        g.add_edge(u, v, weight=w)
-    return dagnet.DagNet(g)
 
 
 class TestCanonicalExtremeWeights:

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from reference import brute_balance, brute_group_norm, brute_min_max_weight, \
     brute_rescaled
 from strategies import group_nets, unit_dags
+from toy_nets import chain
 
 import dagnet
 from dagnet.norms import dead_units
@@ -189,18 +190,6 @@ class TestBalance:
         net = rescaled(dagnet.layered([2, 3, 3, 1], groups=False), 0)
         opt = dagnet.balance(net, max_iter=1)
         assert (opt.iterations, opt.converged) == (1, False)
-
-
-def chain(ws):
-    """x -> h0 -> ... -> y with weights ``ws``: one path, ReLU units, no bias."""
-    g = nx.DiGraph()
-    names = ["x"] + [f"h{i}" for i in range(len(ws) - 1)] + ["y"]
-    g.add_node("x", role="input")
-    g.add_nodes_from(names[1:-1], role="hidden")
-    g.add_node("y", role="output")
-    for u, v, w in zip(names, names[1:], ws):
-        g.add_edge(u, v, weight=w)
-    return dagnet.DagNet(g)
 
 
 class TestExtremeWeights:

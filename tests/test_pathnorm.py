@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from reference import brute_gamma, brute_path_norm
 from strategies import group_nets, unit_dags
+from toy_nets import chain
 
 import dagnet
 
@@ -68,19 +69,6 @@ class TestPathScaling:
         gamma = dagnet.path_scaling(net)
         assert gamma[("hidden1", 0), "output"] == 0.0
         assert all(np.isfinite(g) for g in gamma.values())
-
-
-def chain(weights):
-    """A single path x -> h0 -> ... -> y with these weights."""
-    import networkx as nx
-
-    g = nx.DiGraph()
-    names = ["x", *(f"h{i}" for i in range(len(weights) - 1)), "y"]
-    for i, v in enumerate(names):
-        g.add_node(v, role="input" if i == 0 else "output" if v == "y" else "hidden")
-    for a, b, w in zip(names, names[1:], weights):
-        g.add_edge(a, b, weight=w)
-    return dagnet.DagNet(g)
 
 
 class TestExtremeScales:
