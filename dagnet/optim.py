@@ -12,9 +12,13 @@ two passes of :mod:`dagnet.pathnorm` (bias edges and skip connections
 included). With momentum ``mu`` the scaled gradient feeds a buffer,
 ``b <- mu b + grad / gamma`` and ``w <- w - eta b``.
 
-alpha and beta are computed in the module's dtype from a cached ``|W|^p``;
-if that overflows (float32 weights above about 1e19 for p = 2), the step
-recomputes them in float64.
+alpha and beta are computed from the weights as they are when the step is
+taken (nothing derived from the weights is kept between steps, so edits of
+any kind, ``.data`` included, are seen). Large dense blocks go through the
+fused kernels of :mod:`dagnet.kernels` in the module's dtype; where ``|w|^p``
+overflows or underflows there (an alpha or beta that is not finite or is
+0), the step recomputes them with every block scaled by a power of two, and
+in float64 if that still overflows.
 
 Edges with ``gamma = 0`` lie only on paths through another zero weight; for
 positively homogeneous activations their gradient is zero too and their step
@@ -35,7 +39,7 @@ import torch
 from torch.optim import Optimizer
 
 from dagnet.compiled import CompiledDagNet
-from dagnet.kernels import dense_update_, power_into, row_reduce, scratch_size
+from dagnet.kernels import dense_update_, scratch_size
 from dagnet.pathnorm import (alpha_beta, block_gamma_factors, check_p, finite, pow2,
                              workspace)
 
@@ -51,6 +55,13 @@ def _inverse(x):
     """``1 / x`` with 0 where ``x`` is 0 (gamma = 0: the step there is 0)."""
     inv = torch.where(x > 0, x.reciprocal(), torch.zeros_like(x))
     return inv.clamp_(max=torch.finfo(x.dtype).max)
+
+
+def _trusted(alpha, beta):
+    """Whether unscaled alpha and beta can be used as they are: all finite and
+    nonzero (a 0 may be an underflow, and is then recomputed with scaling)."""
+    vectors = [v for v, _ in alpha] + [x[0] for x in beta if x]
+    return all(bool(torch.isfinite(v).all() and (v != 0).all()) for v in vectors)
 
 
 def _representable(value, inv_ra, inv_rb, dtype):
@@ -73,34 +84,8 @@ def _scaled_gradient(module, block, grad, inv_ra, inv_rb):
     return grad * (inv_rb[rows] * inv_ra[getattr(module, block.cols)])
 
 
-def _powered(module, cache, p):
-    """``{block index: |W|^p}`` for dense blocks, recomputed where W has changed.
-
-    Blocks out of the input level keep only the row sums of ``|W|^p``: the
-    alpha of the inputs is 1 and no gamma needs their beta. ``cache`` maps a
-    block index to ``(p, W._version, tensor)``. Any in-place change of W since
-    it was filled (a user's edit, ``load_state_dict``) bumps the version and
-    forces a recomputation.
-    """
-    result = {}
-    for index, block in enumerate(module.blocks):
-        if block.kind != "dense" or block.source == "bias":
-            continue
-        w = getattr(module, block.param)
-        rows_only = block.source == 0
-        shape = w.shape[:1] if rows_only else w.shape
-        entry = cache.get(index)
-        if entry is None or entry[:2] != (p, w._version) or entry[2].shape != shape \
-                or entry[2].dtype != w.dtype or entry[2].device != w.device:
-            powered = power_into(torch.empty_like(w), w, p)
-            entry = (p, w._version, row_reduce(powered, p) if rows_only else powered)
-            cache[index] = entry
-        result[index] = entry[2]
-    return result
-
-
 @torch.no_grad()
-def path_sgd_step_(module, lr, p=2, momentum=0.0, buffers=None, cache=None, fused=None):
+def path_sgd_step_(module, lr, p=2, momentum=0.0, buffers=None, fused=None):
     """One Path-SGD update of a compiled network's weights, in place.
 
     Parameters
@@ -113,12 +98,10 @@ def path_sgd_step_(module, lr, p=2, momentum=0.0, buffers=None, cache=None, fuse
     momentum : float in [0, 1)
     buffers : list, optional
         One momentum buffer (or None) per block, updated in place.
-    cache : dict, optional
-        Keeps ``|W|^p`` of the dense blocks between steps, refreshed by the
-        update itself and recomputed whenever W was changed elsewhere: one
-        copy of the weights buys one pass over them less per step.
     fused : bool or None
-        See :func:`dagnet.kernels.dense_update_`.
+        Use the compiled kernels of :mod:`dagnet.kernels` for the alpha / beta
+        products and the update of dense blocks (None: for blocks of at least
+        ``FUSED_MIN_ELEMENTS`` entries; False: never).
 
     Returns
     -------
@@ -126,9 +109,9 @@ def path_sgd_step_(module, lr, p=2, momentum=0.0, buffers=None, cache=None, fuse
         The momentum buffers (all None when ``momentum == 0``).
     """
     p = check_p(p)
-    cache = {} if cache is None else cache
-    powered = _powered(module, cache, p)
-    alpha, beta = alpha_beta(module, p, powered)
+    alpha, beta = alpha_beta(module, p, fused=fused)
+    if fused is not False and not _trusted(alpha, beta):
+        alpha, beta = alpha_beta(module, p)  # every block scaled first
     if not finite(alpha, beta):  # |w|^p overflowed the module's dtype
         alpha, beta = alpha_beta(module, p, dtype=torch.float64)
     factors = block_gamma_factors(module, alpha, beta, p)
@@ -145,10 +128,9 @@ def path_sgd_step_(module, lr, p=2, momentum=0.0, buffers=None, cache=None, fuse
             w.add_((step * value).to(w.dtype))
             continue
         inv_ra, inv_rb = inv_ra.to(w.dtype), inv_rb.to(w.dtype)
-        if i in powered and momentum == 0:
-            dense_update_(w, w.grad, inv_rb, inv_ra, value, p=p, powered=powered[i],
-                          fused=fused, scratch=workspace(module, scratch_size(w)))
-            cache[i] = (p, w._version, powered[i])
+        if block.kind == "dense" and block.source != "bias" and momentum == 0:
+            dense_update_(w, w.grad, inv_rb, inv_ra, value, fused=fused,
+                          scratch=workspace(module, scratch_size(w)))
             continue
         step = _scaled_gradient(module, block, w.grad, inv_ra, inv_rb).mul_(-value / lr)
         if momentum:
@@ -175,15 +157,15 @@ class PathSGD(Optimizer):
     momentum : float, default 0
         Heavy-ball momentum on the path-scaled gradient.
     fused : bool or None, default None
-        Update large dense blocks with a ``torch.compile``-fused kernel (None:
-        for blocks of at least ``dagnet.kernels.FUSED_MIN_ELEMENTS`` entries).
-        See :mod:`dagnet.kernels`.
+        Take the alpha / beta products of dense blocks and update them with
+        ``torch.compile``-fused kernels (None: for blocks of at least
+        ``dagnet.kernels.FUSED_MIN_ELEMENTS`` entries; True: all; False:
+        none). See :mod:`dagnet.kernels`.
 
     Notes
     -----
-    The optimiser keeps ``|W|^p`` of every dense block between steps (one
-    extra copy of those weights, not part of ``state_dict``), refreshed by
-    each update and recomputed whenever the weights changed in between.
+    gamma comes from the weights as they are at each step; the optimiser
+    keeps nothing derived from them (only momentum buffers, in its state).
 
     Examples
     --------
@@ -212,7 +194,6 @@ class PathSGD(Optimizer):
         super().__init__(params, dict(lr=lr, p=p, momentum=momentum))
         self.module = module
         self.fused = fused
-        self._powered = {}  # |W|^p of dense blocks, see path_sgd_step_
 
     def add_param_group(self, param_group):
         if self.param_groups:
@@ -230,7 +211,7 @@ class PathSGD(Optimizer):
         params = group["params"]
         buffers = [self.state[w].get("momentum_buffer") for w in params]
         buffers = path_sgd_step_(self.module, group["lr"], group["p"],
-                                 group["momentum"], buffers, self._powered, self.fused)
+                                 group["momentum"], buffers, self.fused)
         for w, buf in zip(params, buffers):
             if buf is not None:
                 self.state[w]["momentum_buffer"] = buf

@@ -35,7 +35,7 @@ import math
 import numpy as np
 import torch
 
-from dagnet.kernels import power_into
+from dagnet.kernels import FUSED_MIN_ELEMENTS, power_into, power_products
 from dagnet.network import DagNet
 
 __all__ = ["alpha_beta", "path_norm", "path_scaling", "check_p"]
@@ -100,13 +100,14 @@ def _block_exponent(w):
     return math.frexp(top)[1] if 0 < top < math.inf else 0
 
 
-def _sweep(module, block, p, fwd=None, bwd=None, powered=None, dtype=None):
+def _sweep(module, block, p, fwd=None, bwd=None, fused=False, dtype=None):
     """``|W|^p @ fwd`` and ``|W|^p.T @ bwd`` (max-products for p = inf).
 
     Returns ``(f, b, e)``: the products are ``f * 2^e`` and ``b * 2^e``.
     Either vector may be None; the bias source takes ``fwd = None`` and gives
-    its column of ``|w|^p``. ``powered``, when given, is ``|W|^p`` already
-    computed (``e = 0``). Otherwise the block is first divided by the power
+    its column of ``|w|^p``. With ``fused`` (see :func:`alpha_beta`) a large
+    dense block goes through :func:`dagnet.kernels.power_products` unscaled
+    (``e = 0``). Otherwise the block is first divided by the power
     of two nearest its largest entry, so that ``|w|^p`` neither overflows nor
     underflows whatever the scale of the weights, and a dense block is
     raised to the power a chunk of rows at a time, both products taken from
@@ -115,13 +116,13 @@ def _sweep(module, block, p, fwd=None, bwd=None, powered=None, dtype=None):
     use_max = p == math.inf
     q = 1.0 if use_max else p
     w = _weight(module, block, dtype)
-    if powered is not None and powered.dim() == 1:
-        # row sums of |W|^p, kept for blocks out of the inputs, whose alpha is 1
-        if bwd is not None or block.source != 0:
-            raise AssertionError("row sums serve only the forward pass out of the inputs")
-        return powered.clone(), None, 0.0
-    if powered is not None:
-        return (*_products(powered, fwd, bwd, use_max), 0.0)
+    dense = block.kind == "dense" and block.source != "bias"
+    if fused is None:
+        fused = w.numel() >= FUSED_MIN_ELEMENTS
+    if fused and dense and dtype is None:
+        products = power_products(w, fwd, bwd, p)
+        if products is not None:
+            return (*products, 0.0)
     k = _block_exponent(w)
     half, e = pow2(-k // 2), q * k  # 2^-k in two factors: 2^1074 overflows
     rest = pow2(-k - (-k // 2))
@@ -183,7 +184,7 @@ def _meeting_block(module):
 
 
 @torch.no_grad()
-def alpha_beta(module, p=2, powered=None, dtype=None):
+def alpha_beta(module, p=2, fused=False, dtype=None):
     """Normalised alpha and beta per level of a compiled network.
 
     Returns
@@ -196,10 +197,13 @@ def alpha_beta(module, p=2, powered=None, dtype=None):
 
     Parameters
     ----------
-    powered : dict, optional
-        ``{block index: |W|^p}`` for dense blocks computed beforehand (Path-SGD
-        keeps them up to date), or for blocks out of the input level just its
-        row sums (maxima for p = inf); other blocks are powered on the fly.
+    fused : bool or None, default False
+        Take the products of large dense blocks with the compiled kernels of
+        :func:`dagnet.kernels.power_products` (None: for blocks of at least
+        ``FUSED_MIN_ELEMENTS`` entries), unscaled: faster, but ``|w|^p`` may
+        then overflow or underflow the module's dtype, which the caller must
+        check (Path-SGD does). False: every block is scaled by a power of two
+        first, so nothing over- or underflows on the way.
     dtype : torch.dtype, optional
         Compute in this dtype instead of the module's (e.g. float64 when
         ``|w|^p`` overflows float32).
@@ -216,8 +220,7 @@ def alpha_beta(module, p=2, powered=None, dtype=None):
     blocks, anchor = module.blocks, module.anchor
     if dtype is not None:
         anchor = anchor.to(dtype)
-        powered = None
-    powered = powered or {}
+        fused = False
     meet = _meeting_block(module)
     top = module.n_levels if meet is None else blocks[meet].target
     fwd_terms = {k: [] for k in range(module.n_levels)}
@@ -233,7 +236,7 @@ def alpha_beta(module, p=2, powered=None, dtype=None):
     def add_bwd(index):
         block = blocks[index]
         vec, log = beta[block.target]
-        _, b, e = _sweep(module, block, p, bwd=vec, powered=powered.get(index), dtype=dtype)
+        _, b, e = _sweep(module, block, p, bwd=vec, fused=fused, dtype=dtype)
         bwd_terms[block.source].append((b, log + e))
 
     for k in reversed(range(max(top, 1), module.n_levels)):
@@ -249,12 +252,11 @@ def alpha_beta(module, p=2, powered=None, dtype=None):
             vec, log = (None, 0.0) if block.source == "bias" else alpha[block.source]
             if index == meet:
                 bvec, blog = beta[block.target]
-                f, b, e = _sweep(module, block, p, fwd=vec, bwd=bvec,
-                                 powered=powered.get(index), dtype=dtype)
+                f, b, e = _sweep(module, block, p, fwd=vec, bwd=bvec, fused=fused,
+                                 dtype=dtype)
                 bwd_terms[block.source].append((b, blog + e))
             else:
-                f, _, e = _sweep(module, block, p, fwd=vec, powered=powered.get(index),
-                                 dtype=dtype)
+                f, _, e = _sweep(module, block, p, fwd=vec, fused=fused, dtype=dtype)
             fwd_terms[k].append((f, log + e))
         alpha.append(_normalised(fwd_terms[k], anchor.new_zeros(module.level_sizes[k]),
                                  use_max))

@@ -29,9 +29,11 @@ def format_table(result):
     lines = [f"{'optimizer':10s} {'init':11s} {'lr':>8s} {'objective':>10s} "
              f"{'train err':>10s} {'test err':>9s}"]
     for r in result.final():
+        objective = r["objective"]
+        objective = (f"{objective:10.4f}" if abs(objective) < 1e5
+                     else f"{objective:10.3e}")  # diverged runs keep the columns
         lines.append(f"{LABELS[r['optimizer']]:10s} {r['init']:11s} {r['lr']:8.2g} "
-                     f"{r['objective']:10.4f} {r['train_error']:10.4f} "
-                     f"{r['test_error']:9.4f}")
+                     f"{objective} {r['train_error']:10.4f} {r['test_error']:9.4f}")
     lines.append("")
     lines.append("largest |balanced - unbalanced| over all epochs and curves:")
     for o in result.config.optimizers:

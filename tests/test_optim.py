@@ -214,22 +214,62 @@ class TestKernels:
         for a, b in zip(*results):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
 
-    def test_cache_notices_weights_changed_between_steps(self):
-        net = dagnet.layered([6, 7, 3], seed=1)
-        a, b = net.compile(dtype=torch.float64), net.compile(dtype=torch.float64)
-        opt = dagnet.PathSGD(a, lr=0.1)
+    @pytest.mark.parametrize("edit", [
+        lambda m: m.w_1_2.data.mul_(3.0),  # bypasses the version counter
+        lambda m: torch.nn.utils.vector_to_parameters(
+            torch.nn.utils.parameters_to_vector(m.parameters()) * 0.5, m.parameters()),
+        lambda m: dagnet.rescale_module_(m, "hidden1", np.linspace(0.5, 3.0, 16)),
+    ])
+    @pytest.mark.parametrize("fused", [True, False])
+    def test_weights_edited_between_steps_are_seen(self, edit, fused):
+        net = dagnet.layered([6, 16, 16, 3], seed=1)
+        a = net.compile(dtype=torch.float64)
+        opt = dagnet.PathSGD(a, lr=0.1, fused=fused)
         x, y = next(batches(net, 1))
-        for module in (a, b):
-            grads(module, x, y)
+        grads(a, x, y)
         opt.step()
-        dagnet.path_sgd_step_(b, 0.1, 2)
+        edit(a)
+        b = a.to_dagnet().compile(dtype=torch.float64)
         for module in (a, b):
-            dagnet.rescale_module_(module, "hidden1", np.linspace(0.5, 3.0, 7))
             grads(module, x, y)
-        opt.step()  # must use the rescaled weights, not its cached |W|^2
-        dagnet.path_sgd_step_(b, 0.1, 2)
+        opt.step()  # gamma from the edited weights
+        dagnet.PathSGD(b, lr=0.1, fused=fused).step()
         for wa, wb in zip(a.parameters(), b.parameters()):
             torch.testing.assert_close(wa, wb, rtol=1e-13, atol=0)
+
+    @pytest.mark.parametrize("rows", [48, 40, 37])  # groups of 16, of 10, eager
+    @pytest.mark.parametrize("p", [1, 2, 3, math.inf])
+    def test_power_products_match_a_float64_reference(self, rows, p):
+        g = torch.Generator().manual_seed(rows)
+        w = torch.randn(rows, 23, generator=g, dtype=torch.float64)
+        fwd = torch.rand(23, generator=g, dtype=torch.float64)
+        bwd = torch.rand(rows, generator=g, dtype=torch.float64)
+        products = dagnet.kernels.power_products(w, fwd, bwd, p)
+        assert not dagnet.kernels._failed, dagnet.kernels._failed
+        if p == math.inf or rows == 37:
+            assert products is None  # the caller's eager route
+            return
+        s = w.abs().numpy() ** p
+        np.testing.assert_allclose(products[0].numpy(), s @ fwd.numpy(), rtol=1e-13)
+        np.testing.assert_allclose(products[1].numpy(), bwd.numpy() @ s, rtol=1e-13)
+
+    def test_squares_that_underflow_float32_are_recomputed_scaled(self):
+        """Weights near 1e-25 square to 0 in float32; gamma must not become 0."""
+        net = dagnet.layered([3, 16, 16, 2], seed=0)
+        tiny = net.with_weights({e: net.weight(*e) * 1e-25 for e in net.edges
+                                 if e[1] == "hidden1"})
+        steps = []
+        for dtype in (torch.float64, torch.float32):
+            module = tiny.compile(dtype=dtype)
+            x, y = next(batches(tiny, 1))
+            grads(module, x.to(dtype), y)
+            dagnet.PathSGD(module, lr=0.1, fused=True).step()
+            steps.append(module.to_dagnet())
+        for e in net.edges:
+            moved = steps[0].weight_matrix(*e) - tiny.weight_matrix(*e)
+            assert np.abs(moved).max() > 0, e
+            np.testing.assert_allclose(steps[1].weight_matrix(*e) - tiny.weight_matrix(*e),
+                                       moved, rtol=1e-3, atol=1e-3 * np.abs(moved).max())
 
 
 def test_float32_overflow_of_squares_falls_back_to_float64():
