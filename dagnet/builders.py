@@ -8,6 +8,8 @@ builds the paper's unbalanced initialisation from a balanced one.
 
 from __future__ import annotations
 
+import numbers
+
 import networkx as nx
 import numpy as np
 
@@ -120,6 +122,9 @@ def random_dag(n_inputs, n_hidden, n_outputs, *, edge_prob=0.5, bias=True, seed=
                            ("n_outputs", n_outputs, 1)):
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < least:
             raise ValueError(f"{name} must be an integer >= {least}; got {n!r}")
+    if isinstance(edge_prob, bool) or not isinstance(edge_prob, numbers.Real) \
+            or not 0 <= edge_prob <= 1:
+        raise ValueError(f"edge_prob must be a probability in [0, 1]; got {edge_prob!r}")
     rng = np.random.default_rng(seed)
     xs = [f"x{i}" for i in range(n_inputs)]
     hs = [f"h{i}" for i in range(n_hidden)]

@@ -17,7 +17,8 @@ Graph files are networkx node-link JSON: ``{"directed": true, "nodes":
 "weight": [[0.1], [0.2], [0.3]]}, ...]}`` (``"links"`` is accepted for
 ``"edges"``; weights are numbers or nested lists of shape ``(size_v,
 size_u)``). Without any weight the graph gets the balanced initialisation.
-``module:function`` names a callable returning a DagNet or such a DiGraph.
+``module:function`` names a callable with no arguments returning a DagNet or
+such a DiGraph; the module is looked up in the current directory first.
 
 Caveats
 -------
@@ -28,10 +29,12 @@ paths; checks that need rescaling are vacuous without rescalable units.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import math
 import numbers
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -86,14 +89,24 @@ def _flat(net):
 
 
 def _norm(x):
-    return float(np.linalg.norm(np.ravel(x)))
+    return scaled_norm(x)  # the l2 norm of huge entries need not overflow
 
 
 def _rel(a, b):
+    """``max |a - b| / max |b|``; nan where infinities meet (``inf - inf``)."""
     a, b = np.ravel(np.asarray(a, float)), np.ravel(np.asarray(b, float))
     scale = np.abs(b).max(initial=0.0)
-    return float(np.abs(a - b).max(initial=0.0) / scale) if scale > 0 else \
-        float(np.abs(a - b).max(initial=0.0))
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(a - b).max(initial=0.0)
+        return float(diff / scale) if scale > 0 else float(diff)
+
+
+def _rel_entries(a, b):
+    """``max_i |a_i - b_i| / max(|a_i|, |b_i|)`` (0 where both are 0)."""
+    a, b = np.ravel(np.asarray(a, float)), np.ravel(np.asarray(b, float))
+    scale = np.maximum(np.abs(a), np.abs(b))
+    both = scale > 0
+    return float((np.abs(a - b)[both] / scale[both]).max(initial=0.0))
 
 
 def _row(check, graph, value, reference, rel, ok, rtol=RTOL):
@@ -296,9 +309,9 @@ def _representatives(case):
                  _rel(can_rho, can), True)]
     if any(all(w == 0 for _, _, w in g.in_edges(h, "weight")) for h in case.c):
         rows[0].verdict = "skipped: a unit has all-zero inputs"
-    if case.bumped is not None:
+    if case.bumped is not None:  # entry by entry: the bumped weight may be small
         can_bumped = _flat(canonical(case.bumped, p))
-        apart = _rel(can_bumped, can)
+        apart = _rel_entries(can_bumped, can)
         rows.append(CheckResult("canonical(w) != canonical(perturbed)", name, _norm(can),
                                 _norm(can_bumped), apart,
                                 "pass" if apart > APART else "FAIL"))
@@ -306,13 +319,14 @@ def _representatives(case):
         return rows + [CheckResult("balance", name, math.nan, math.nan, math.nan,
                                    "skipped: a unit has no nonzero path")]
     bal, bal_rho = balance(net), balance(rho)
-    l2 = group_norm(rho, 2, 2) ** 2
+    l2 = group_norm(rho, 2, 2)  # compared as norms: a sum of squares may overflow
+    smaller = group_norm(bal_rho.net, 2, 2) <= l2 * (1 + RTOL)
     return rows + [
         _row("balance(w) = balance(rho w)", name, bal.value, bal_rho.value,
              _rel(_flat(bal_rho.net), _flat(bal.net)),
              bal.converged and bal_rho.converged, OPT_RTOL),
-        _row("balanced: in-norm = out-norm, min sum w^2", name, bal_rho.value, l2,
-             _imbalance(bal_rho.net), bal_rho.value <= l2 * (1 + RTOL), OPT_RTOL)]
+        _row("balanced: in-norm = out-norm, min sum w^2", name, bal_rho.value, l2 * l2,
+             _imbalance(bal_rho.net), smaller, OPT_RTOL)]
 
 
 def _imbalance(net):
@@ -321,9 +335,11 @@ def _imbalance(net):
     g = unit_level(net).graph
     worst = 0.0
     for h in rescalable_units(net):
-        into = sum(w ** 2 for _, _, w in g.in_edges(h, "weight"))
-        out = sum(w ** 2 for _, _, w in g.out_edges(h, "weight"))
-        worst = max(worst, abs(into - out) / (into + out))
+        into = scaled_norm([w for _, _, w in g.in_edges(h, "weight")])
+        out = scaled_norm([w for _, _, w in g.out_edges(h, "weight")])
+        m = max(into, out)  # I and O in units of m^2: nothing overflows
+        worst = max(worst, abs((into / m) ** 2 - (out / m) ** 2)
+                    / ((into / m) ** 2 + (out / m) ** 2))
     return worst
 
 
@@ -420,36 +436,83 @@ def _read_node_link(path):
             found = "none" if key not in data else _json_kind(data[key])
             raise ValueError(f'graph file {path!r} needs a list of {kind} under "{key}"; '
                              f"found {found}")
+    if not isinstance(data.get("graph", {}), dict):
+        raise ValueError(f'graph file {path!r} has {_json_kind(data["graph"])} under '
+                         f'"graph"; expected an object of graph attributes')
+    seen = {}
     for i, node in enumerate(data["nodes"]):
         if not isinstance(node, dict) or "id" not in node:
             raise ValueError(f'graph file {path!r}: node {i} is {node!r}; expected an '
                              f'object with an "id"')
+        _once(seen, ("node", node["id"]), i, "nodes",
+              f"graph file {path!r}: node id {node['id']!r} appears twice")
     for i, edge in enumerate(data[edges]):
         if not isinstance(edge, dict) or "source" not in edge or "target" not in edge:
             raise ValueError(f'graph file {path!r}: edge {i} is {edge!r}; expected an '
                              f'object with a "source" and a "target"')
+        _once(seen, ("edge", edge["source"], edge["target"]), i, "edges",
+              f"graph file {path!r}: edge {edge['source']!r} -> {edge['target']!r} "
+              f"appears twice")
     try:
         g = nx.node_link_graph(data, directed=True, multigraph=False, edges=edges)
+        return nx.DiGraph(g)
     except (TypeError, ValueError, KeyError, nx.NetworkXError) as err:
         raise ValueError(f"graph file {path!r} is not a valid node-link graph: "
                          f"{err}") from err
-    return nx.DiGraph(g)
+
+
+def _once(seen, key, i, entries, message):
+    """Record ``key`` as entry ``i``; ValueError with ``message`` if it was seen."""
+    try:
+        first = seen.setdefault(key, i)
+    except TypeError:  # an unhashable id: node_link_graph refuses it by name
+        return
+    if first != i:
+        raise ValueError(f"{message} ({entries} {first} and {i}); each may appear once")
+
+
+def _import(spec, module):
+    """Import ``module``, looking in the current directory first."""
+    here = os.getcwd()
+    added = here not in sys.path
+    if added:
+        sys.path.insert(0, here)
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ValueError(f"{spec!r}: cannot import module {module!r} ({err})") from err
+    except Exception as err:  # noqa: BLE001 - user code: report it under the spec
+        raise ValueError(f"{spec!r}: importing module {module!r} raised "
+                         f"{type(err).__name__}: {err}") from err
+    finally:
+        if added and here in sys.path:
+            sys.path.remove(here)
 
 
 def _call_spec(spec):
     """What the function named by ``module:function`` returns."""
     module, _, function = spec.partition(":")
-    try:
-        found = importlib.import_module(module)
-    except ImportError as err:
-        raise ValueError(f"{spec!r}: cannot import module {module!r} ({err})") from err
+    found = _import(spec, module)
     fn = getattr(found, function, None)
     if fn is None:
         raise ValueError(f"{spec!r}: module {module!r} has no attribute {function!r}")
     if not callable(fn):
         raise ValueError(f"{spec!r}: {module}.{function} is a {type(fn).__name__}, not "
                          f"a function")
-    return fn()
+    try:
+        needed = [name for name, par in inspect.signature(fn).parameters.items()
+                  if par.default is par.empty
+                  and par.kind not in (par.VAR_POSITIONAL, par.VAR_KEYWORD)]
+    except (TypeError, ValueError):  # no signature to read (some builtins)
+        needed = []
+    if needed:
+        raise ValueError(f"{spec!r}: {module}.{function} needs arguments {needed}; "
+                         f"expected a function called with none")
+    try:
+        return fn()
+    except Exception as err:  # noqa: BLE001 - user code: report it under the spec
+        raise ValueError(f"{spec!r}: {module}.{function}() raised "
+                         f"{type(err).__name__}: {err}") from err
 
 
 def load_net(spec, seed=0):
@@ -460,9 +523,10 @@ def load_net(spec, seed=0):
     FileNotFoundError
         If ``spec`` is neither an existing path nor of the form ``module:function``.
     ValueError
-        If the file is not a node-link JSON graph of a valid network, or the
-        module or function cannot be found, or it returns no valid network;
-        the message names ``spec``.
+        If the file is not a node-link JSON graph of a valid network (a node
+        id or an edge given twice included), or the module or function cannot
+        be found or imported, needs arguments, raises, or returns no valid
+        network; the message names ``spec``.
     """
     if os.path.exists(spec):
         return os.path.basename(spec), _as_net(_read_node_link(spec), seed, spec)
@@ -515,11 +579,16 @@ def add_arguments(parser):
     parser.add_argument("--builtin", action="store_true",
                         help="with --graph, run the built-in suite as well")
     parser.add_argument("--p", type=float, default=2.0,
-                        help="p of phi_p and gamma_p, >= 1 or inf")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=50, help="training steps of Thm 4.1")
+                        help="p of phi_p and gamma_p, >= 1 or inf (default 2)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the random rescaling, inputs and initialisations "
+                             "(default 0)")
+    parser.add_argument("--steps", type=int, default=50,
+                        help="full-batch training steps in the Theorem 4.1 rows (Path-SGD, "
+                             "SGD and AdaGrad from w and from rho(w); default 50)")
     parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
-                        help="skip enumeration on graphs with more paths than this")
+                        help="skip enumeration on graphs with more paths than this "
+                             f"(default {DEFAULT_LIMIT})")
 
 
 def main(args):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import pickle
 import zlib
 from dataclasses import dataclass
@@ -141,7 +142,8 @@ def read_idx(path) -> np.ndarray:
     """Read an IDX file (the MNIST format), gzip-compressed or raw.
 
     Compression is detected from the gzip magic bytes, not the file name.
-    Multi-byte values are converted from big-endian to native byte order.
+    Multi-byte values are converted from big-endian to native byte order. A
+    header with a dimension of 0 gives an empty array of that shape.
 
     Raises
     ------
@@ -162,7 +164,7 @@ def read_idx(path) -> np.ndarray:
         raise ValueError(f"{path}: truncated or invalid IDX header")
     dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    expected = int(np.prod(dims)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: never wraps around
     if len(raw) - header != expected:
         raise ValueError(f"{path}: header says shape {dims} ({expected} bytes of "
                          f"data) but the file holds {len(raw) - header}")
@@ -211,8 +213,8 @@ def load_dataset(name: str = "mnist-subset", data_dir=None, *, seed: int = 0,
         x, y = _embedded(name)
         return _split(name, x, y, 10, seed, test_fraction)
     if data_dir is None:
-        raise ValueError(f"dataset {name!r} is read from files: pass data_dir, "
-                         "the folder holding them")
+        raise ValueError(f"dataset {name!r} is read from files: pass data_dir "
+                         "(--data-dir on the command line), the folder holding them")
     data_dir = Path(data_dir).expanduser()
     if not data_dir.is_dir():
         raise FileNotFoundError(f"data directory {data_dir} does not exist")
@@ -284,6 +286,9 @@ def _load_mnist(folder: Path) -> Dataset:
         if images.ndim != 3 or images.dtype != np.uint8:
             raise ValueError(f"{image_path}: expected uint8 images (n, rows, "
                              f"cols); got {images.dtype} {images.shape}")
+        if images.size == 0:
+            raise ValueError(f"{image_path}: holds no pixels (header says shape "
+                             f"{images.shape}); expected at least one image")
         if labels.shape != (len(images),) or not np.isin(labels, range(10)).all():
             raise ValueError(f"{label_path}: expected {len(images)} labels in "
                              f"0..9 to match {image_path.name}; got "

@@ -83,7 +83,8 @@ def _guard(net, limit):
     count = count_paths(net)
     if count > limit:
         raise ValueError(
-            f"the network has {count} input-to-output paths, over limit={limit}; "
+            f"the network has {count} input-to-output path{'s' * (count != 1)}, over "
+            f"limit={limit}; "
             f"pass a larger limit to enumerate them anyway")
     return unit_level(net)
 

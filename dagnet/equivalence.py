@@ -28,11 +28,14 @@ them all but changes the function, and :func:`equivalent` says no.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 
+from dagnet.compiled import CompiledDagNet
+from dagnet.network import DagNet
 from dagnet.norms import rescalable_units, scaled_norm
 from dagnet.pathnorm import check_p
 from dagnet.enumeration import DEFAULT_LIMIT, paths, unit_level
@@ -88,6 +91,37 @@ def _same_graph(a, b):
             if x != y:
                 raise ValueError(f"node {v!r} has {attr} {x!r} in the first network and "
                                  f"{y!r} in the second")
+    for attr in ("inputs", "outputs"):  # the column order of x and of the output
+        x, y = getattr(a, attr), getattr(b, attr)
+        if x != y:
+            raise ValueError(f"the {attr} are ordered {x} in the first network and {y} "
+                             f"in the second")
+
+
+def _network(net, which):
+    """A DagNet; a compiled module is read back, anything else is a TypeError."""
+    if isinstance(net, CompiledDagNet):
+        return net.to_dagnet()
+    if not isinstance(net, DagNet):
+        raise TypeError(f"the {which} network is a {type(net).__name__}; expected a "
+                        f"DagNet or a compiled module")
+    return net
+
+
+def _check_tol(tol):
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) \
+            or not 0 <= tol < math.inf:
+        raise ValueError(f"tol must be a finite number >= 0; got {tol!r}")
+    return float(tol)
+
+
+def _longest_path(g, length):
+    """The largest sum of ``length[(u, v)]`` along any path of the DAG ``g``."""
+    reach = {}
+    for v in nx.topological_sort(g):
+        reach[v] = max((reach[u] + length[u, v] for u in g.predecessors(v)),
+                       default=0.0)
+    return max(reach.values(), default=0.0)
 
 
 def _unit_weights(net, edges):
@@ -98,18 +132,25 @@ def _unit_weights(net, edges):
 def equivalent(a, b, *, tol=1e-9):
     r"""Decide whether ``b = rho(a)`` for some rescaling; return its factors or None.
 
-    Solves ``B z = log|w_b| - log|w_a|`` over the nonzero edges by least
-    squares and accepts when every residual is at most ``tol`` (in log
-    space, i.e. a relative error of ``tol`` per weight). A relative
-    perturbation of one weight by ``delta`` leaves a residual of at least
-    ``delta * (1 - H_ee)`` (``H`` the hat matrix, ``H_ee < 1`` unless that
-    weight alone is a rescaling), so ``1e-6`` is refused by far.
+    With ``d = log|w_b| - log|w_a|`` over the nonzero edges, ``z`` the
+    least-squares solution of ``B z = d`` and ``r = d - B z`` the residual,
+    ``b`` is accepted when the signs and zeros agree and
+
+    .. math::
+
+        \max_P \sum_{e \in P} |r_e| \le \mathrm{tol},
+
+    the maximum over all paths ``P`` of the unit graph (a longest-path
+    computation, linear in the number of edges).
 
     Parameters
     ----------
-    a, b : DagNet
-        Networks with the same nodes (roles, sizes, activations) and edges.
+    a, b : DagNet or CompiledDagNet
+        Networks with the same nodes (roles, sizes, activations), edges and
+        order of inputs and outputs. Compiled modules are read back with
+        ``to_dagnet()``.
     tol : float, default 1e-9
+        Finite and ``>= 0``: the relative error allowed on any path product.
 
     Returns
     -------
@@ -121,7 +162,33 @@ def equivalent(a, b, *, tol=1e-9):
     Raises
     ------
     ValueError
-        If the graphs differ; the message names the first differing node or edge.
+        If the graphs differ (the message names the first differing node or
+        edge, or the differing order of inputs or outputs), or for a bad ``tol``.
+    TypeError
+        If ``a`` or ``b`` is neither a DagNet nor a compiled module.
+
+    Notes
+    -----
+    ``B z`` sums to zero along every source-to-output path (its terms
+    telescope), so on such a path ``P`` the sum of ``r_e`` is the log of the
+    ratio of the path products of ``b`` and ``a``, whatever ``z``. Hence:
+
+    * accepted: ``b`` is ``rescale(a, exp(z))`` with weight ``e`` changed by the
+      factor ``exp(r_e)``, and along any path these changes multiply to at
+      most ``exp(tol)``; every path product of ``b`` is within a relative
+      ``exp(tol) - 1`` of that of ``a``, however deep the network;
+    * refused: a change of some path product by a relative ``delta`` gives
+      ``sum |r_e| >= |log(1 + delta)|`` on that path, so ``delta`` above about
+      ``tol`` is refused however long the path. A bound on each ``|r_e|``
+      alone would not be: on a chain of ``k`` edges the residual of one
+      perturbed weight spreads evenly, ``delta / k`` on every edge.
+
+    Invariants that are not combinations of path products (at
+    non-homogeneous units) are bounded by the edges' own ``|r_e| <= tol``.
+    ``z`` is the least-squares choice, not the one that minimises the sum
+    above, so a network within ``tol`` of the class by another ``z`` may be
+    refused; for a genuine rescaling ``r`` is rounding error, about ``1e-16``
+    per edge on the path.
 
     Examples
     --------
@@ -135,17 +202,21 @@ def equivalent(a, b, *, tol=1e-9):
     ...     {("input", "hidden1"): -8.0, ("hidden1", "output"): -0.75})))
     None
     """
+    tol = _check_tol(tol)
+    a, b = _network(a, "first"), _network(b, "second")
     _same_graph(a, b)
     B, edges, units = rescaling_matrix(a)
     wa, wb = _unit_weights(a, edges), _unit_weights(b, edges)
     if np.any(np.sign(wa) != np.sign(wb)):
         return None
     nz = wa != 0
-    r = np.log(np.abs(wb[nz])) - np.log(np.abs(wa[nz]))
+    d = np.log(np.abs(wb[nz])) - np.log(np.abs(wa[nz]))
     z = np.zeros(len(units))
     if nz.any() and units:
-        z = np.linalg.lstsq(B[nz], r, rcond=None)[0]
-    if r.size and np.abs(B[nz] @ z - r).max() > tol:
+        z = np.linalg.lstsq(B[nz], d, rcond=None)[0]
+    r = np.zeros(len(edges))
+    r[nz] = np.abs(d - B[nz] @ z)
+    if r.size and _longest_path(unit_level(a).graph, dict(zip(edges, r))) > tol:
         return None
     return dict(zip(units, np.exp(z).tolist()))
 

@@ -55,13 +55,24 @@ def _as_weight(u, v, w, shape):
     if isinstance(w, (bool, np.bool_, str, bytes)):
         raise NetworkError(f"edge {u!r} -> {v!r} has non-numeric weight {w!r}")
     if shape == (1, 1) and isinstance(w, numbers.Real):
-        w = float(w)
+        try:
+            w = float(w)
+        except OverflowError:  # an int beyond float64, e.g. 10**400
+            raise NetworkError(f"edge {u!r} -> {v!r} has a weight beyond float64's "
+                               f"range ({type(w).__name__} of {len(str(abs(w)))} "
+                               f"digits)") from None
         if not math.isfinite(w):
             raise NetworkError(f"edge {u!r} -> {v!r} has non-finite weight {w}")
         return w
     try:
-        kind = np.asarray(w).dtype.kind
-        arr = np.array(w, dtype=np.float64) if kind in "iuf" else None
+        obj = np.asarray(w)
+        real = obj.dtype.kind in "iuf" or obj.dtype.kind == "O" and all(
+            isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+            for x in obj.ravel())  # "O": e.g. Python ints beyond int64
+        arr = np.array(w, dtype=np.float64) if real else None
+    except OverflowError:
+        raise NetworkError(f"edge {u!r} -> {v!r} has weights beyond float64's "
+                           f"range") from None
     except (TypeError, ValueError):
         arr = None
     if arr is None:
@@ -296,10 +307,14 @@ class DagNet:
         """A copy with the weights of the edges in ``weights`` replaced.
 
         ``weights`` maps ``(u, v)`` to a new weight; edges not named keep
-        theirs. Unknown edges raise ``KeyError``.
+        theirs. Unknown edges, and keys that are not ``(u, v)`` pairs, raise
+        ``KeyError``.
         """
         g = self.to_networkx()
-        for (u, v), w in weights.items():
+        for edge, w in weights.items():
+            if not (isinstance(edge, tuple) and len(edge) == 2):
+                raise KeyError(f"weights are keyed by edges (u, v); got key {edge!r}")
+            u, v = edge
             if not g.has_edge(u, v):
                 raise KeyError(f"the network has no edge {u!r} -> {v!r}")
             g.edges[u, v]["weight"] = w

@@ -298,11 +298,9 @@ def path_norm(net, p=2, *, method="dp", limit=None):
     """
     p = check_p(p)
     if method == "enumerate":
-        from dagnet.enumeration import DEFAULT_LIMIT, path_vector
+        from dagnet.enumeration import DEFAULT_LIMIT, enumerated_path_norm
 
-        pi = path_vector(net, limit=limit or DEFAULT_LIMIT)
-        return float(np.abs(pi).max(initial=0.0) if p == math.inf
-                     else np.linalg.norm(pi, ord=p))
+        return enumerated_path_norm(net, p, limit=DEFAULT_LIMIT if limit is None else limit)
     if method != "dp":
         raise ValueError(f"method must be 'dp' or 'enumerate'; got {method!r}")
     module = _compiled64(net)
@@ -372,7 +370,8 @@ def path_scaling(net, p=2, *, method="dp", limit=None):
     if method == "enumerate":
         from dagnet.enumeration import DEFAULT_LIMIT, path_scaling_enumerated
 
-        return path_scaling_enumerated(net, p, limit=limit or DEFAULT_LIMIT)
+        return path_scaling_enumerated(net, p,
+                                       limit=DEFAULT_LIMIT if limit is None else limit)
     if method != "dp":
         raise ValueError(f"method must be 'dp' or 'enumerate'; got {method!r}")
     module = _compiled64(net)

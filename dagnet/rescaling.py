@@ -14,6 +14,9 @@ Caveats
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 from dagnet.network import HOMOGENEOUS
@@ -35,6 +38,8 @@ def _factors(net, v, c):
         raise ValueError(
             f"unit {v!r} has activation {net.activation(node)!r}, which is not "
             f"positively homogeneous: rescaling it would change the function")
+    if isinstance(c, (bool, np.bool_)) or np.asarray(c).dtype.kind not in "iuf":
+        raise ValueError(f"rescaling factors must be real numbers; got {c!r} for {v!r}")
     c = np.asarray(c, dtype=np.float64)
     n = net.size(node)
     if index is not None:
@@ -132,7 +137,8 @@ def _draw_units(net, n_units, rng):
     units = [u for v in net.hidden for u in net.units(v)]
     if n_units is None:
         return units
-    if not isinstance(n_units, (int, np.integer)) or n_units < 0:
+    if isinstance(n_units, (bool, np.bool_)) or not isinstance(n_units, (int, np.integer)) \
+            or n_units < 0:
         raise ValueError(f"n_units must be an integer >= 0; got {n_units!r}")
     if n_units and not units:
         raise ValueError("the network has no hidden unit to rescale")
@@ -163,6 +169,16 @@ def random_rescale(net, n_units=None, *, exponent="lognormal", mean=0.0, sigma=1
     >>> abs(dagnet.path_norm(r) - dagnet.path_norm(net)) < 1e-12
     True
     """
+    for name, x in (("mean", mean), ("sigma", sigma), ("low", low), ("high", high),
+                    ("base", base)):
+        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
+            raise ValueError(f"{name} must be a finite number; got {x!r}")
+    if sigma < 0:
+        raise ValueError(f"sigma must be >= 0; got {sigma!r}")
+    if low > high:
+        raise ValueError(f"low must be <= high; got low={low!r}, high={high!r}")
+    if base <= 0:
+        raise ValueError(f"base must be > 0; got {base!r}")
     rng = np.random.default_rng(seed)
     units = _draw_units(net, n_units, rng)
     if exponent == "lognormal":

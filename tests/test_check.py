@@ -2,6 +2,7 @@ import argparse
 import json
 import math
 import re
+import sys
 
 import networkx as nx
 import numpy as np
@@ -22,6 +23,17 @@ def parse(argv):
 @pytest.fixture(scope="module")
 def builtin_results():
     return check.run_checks()
+
+
+def chain_file(path, w_in, w_out):
+    """x -> h -> y with these two weights, as a node-link file."""
+    path.write_text(json.dumps({
+        "directed": True,
+        "nodes": [{"id": "x", "role": "input"}, {"id": "h", "role": "hidden"},
+                  {"id": "y", "role": "output"}],
+        "edges": [{"source": "x", "target": "h", "weight": w_in},
+                  {"source": "h", "target": "y", "weight": w_out}]}))
+    return str(path)
 
 
 def write_node_link(path, net=None, weights=True):
@@ -104,6 +116,28 @@ class TestOptions:
         assert all(r.passed for r in results)
 
 
+    def test_canonical_forms_apart_entry_by_entry(self, tmp_path, capsys):
+        # the bumped weight 0.001 moves by 1e-9 against the largest weight, 1
+        path = chain_file(tmp_path / "small.json", 0.001, 1.0)
+        results = check.run_checks([check.load_net(path)], steps=2)
+        row, = [r for r in results if r.check == "canonical(w) != canonical(perturbed)"]
+        assert row.verdict == "pass" and row.rel_error == pytest.approx(1e-6, rel=1e-5)
+        assert check.main(parse(["--graph", path, "--steps", "2"])) == 0
+        assert "0 failed" in capsys.readouterr().out
+
+    # gamma_p and the enumerated phi_p overflow on such weights (dagnet.pathnorm,
+    # outside these rows)
+    @pytest.mark.filterwarnings("ignore::RuntimeWarning:dagnet.pathnorm")
+    @pytest.mark.filterwarnings("ignore:overflow encountered in dot:RuntimeWarning")
+    def test_huge_weight_does_not_overflow_the_balance_rows(self, tmp_path):
+        _, net = check.load_net(chain_file(tmp_path / "huge.json", 1e200, 1.0))
+        results = {r.check: r for r in check.run_checks([("huge", net)], steps=1)}
+        bal = results["balanced: in-norm = out-norm, min sum w^2"]
+        assert bal.verdict == "pass" and bal.reference == math.inf
+        assert bal.value == pytest.approx(2e200, rel=1e-12)  # two weights of 1e100
+        assert results["balance(w) = balance(rho w)"].verdict == "pass"
+        assert results["function invariant under rho"].value < math.inf
+
     def test_non_homogeneous_units_are_reported(self):
         results = check.run_checks([("tanh", tanh_net())], steps=3)
         assert all(r.passed for r in results)
@@ -170,6 +204,37 @@ class TestMain:
         with pytest.raises(ValueError, match=match):
             check.load_net(spec)
 
+    @pytest.mark.parametrize("spec, match", [
+        ("test_check:needs_an_argument", r"'test_check:needs_an_argument': "
+         r"test_check.needs_an_argument needs arguments \['n'\]; expected a function "
+         r"called with none"),
+        ("test_check:raises_type_error", r"'test_check:raises_type_error': "
+         r"test_check.raises_type_error\(\) raised TypeError: not a graph size"),
+        ("test_check:raises_runtime_error", r"'test_check:raises_runtime_error': "
+         r"test_check.raises_runtime_error\(\) raised RuntimeError: boom"),
+    ])
+    def test_failing_functions_name_the_spec(self, spec, match):
+        with pytest.raises(ValueError, match=match):
+            check.load_net(spec)
+
+    def test_module_in_the_current_directory(self, tmp_path, monkeypatch):
+        (tmp_path / "cwd_graphs_of_test_check.py").write_text(
+            "from toy_nets import chain\n\ndef net():\n    return chain([2.0, 3.0])\n")
+        (tmp_path / "cwd_broken_of_test_check.py").write_text("def net(:\n")
+        monkeypatch.chdir(tmp_path)
+        path = list(sys.path)
+        try:
+            name, net = check.load_net("cwd_graphs_of_test_check:net")
+            assert name == "cwd_graphs_of_test_check:net"
+            assert net.weight("h0", "y") == 3.0
+            with pytest.raises(ValueError, match=r"'cwd_broken_of_test_check:net': "
+                                                 r"importing module 'cwd_broken_of_test_"
+                                                 r"check' raised SyntaxError"):
+                check.load_net("cwd_broken_of_test_check:net")
+        finally:
+            sys.modules.pop("cwd_graphs_of_test_check", None)
+        assert sys.path == path
+
     @pytest.mark.parametrize("content, match", [
         ("[1, 2]", r"holds an array; expected an object with \"nodes\""),
         ("{bad", r"is not valid JSON: Expecting property name"),
@@ -181,6 +246,13 @@ class TestMain:
         ('{"nodes": [5], "edges": []}', r'node 0 is 5; expected an object with an "id"'),
         ('{"nodes": [{"id": "x"}], "edges": [{"source": "x"}]}',
          r'edge 0 is .*; expected an object with a "source" and a "target"'),
+        ('{"nodes": [], "edges": [], "graph": 5}',
+         r'has a number under "graph"; expected an object of graph attributes'),
+        ('{"nodes": [{"id": "x"}, {"id": "y"}], "edges": [{"source": "x", '
+         '"target": "y", "weight": 1}, {"source": "x", "target": "y", "weight": 2}]}',
+         r"edge 'x' -> 'y' appears twice \(edges 0 and 1\); each may appear once"),
+        ('{"nodes": [{"id": "x", "role": "input"}, {"id": 3}, {"id": "x"}], '
+         '"edges": []}', r"node id 'x' appears twice \(nodes 0 and 2\)"),
     ])
     def test_malformed_files_are_named(self, tmp_path, content, match):
         path = tmp_path / "g.json"
@@ -242,6 +314,18 @@ def toy():
 
 def not_a_net():
     return 3
+
+
+def needs_an_argument(n):
+    return dagnet.layered([n, 1])
+
+
+def raises_type_error():
+    raise TypeError("not a graph size")
+
+
+def raises_runtime_error():
+    raise RuntimeError("boom")
 
 
 NOT_CALLABLE = 3

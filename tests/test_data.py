@@ -1,7 +1,7 @@
 """Tests for dagnet.data: IDX reading, the dataset loaders and validation splits.
 
-The MNIST tests read the real t10k files from ``shared/data/mnist`` beside the
-repository and are skipped when that folder is absent. The CIFAR and SVHN
+The MNIST tests read the real t10k files kept in ``tests/data/mnist`` (the
+standard distribution's gzip files, unchanged). The CIFAR and SVHN
 tests write tiny synthetic files in the genuine formats, so they test the
 format code, not the real datasets.
 """
@@ -18,15 +18,11 @@ import scipy.io
 
 from dagnet.data import DATASETS, Dataset, load_dataset, read_idx
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MNIST_DIR = Path(__file__).resolve().parent / "data" / "mnist"
 T10K_IMAGES = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
 T10K_LABELS = MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
 # Class counts of the MNIST test set, as published with the dataset.
 T10K_LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-
-needs_mnist = pytest.mark.skipif(
-    not (T10K_IMAGES.is_file() and T10K_LABELS.is_file()),
-    reason=f"real MNIST t10k files not found in {MNIST_DIR}")
 
 
 def write_idx(path, array, type_code=0x08):
@@ -47,7 +43,6 @@ def t10k():
     return read_idx(T10K_IMAGES), read_idx(T10K_LABELS)
 
 
-@needs_mnist
 class TestReadIdxOnRealMnist:
     def test_images_shape_and_dtype(self, t10k):
         images, _ = t10k
@@ -111,6 +106,19 @@ class TestReadIdxFormat:
         with pytest.raises(ValueError, match=match_path(path) + ": not an IDX"):
             read_idx(path)
 
+    def test_huge_dimensions_do_not_wrap_around(self, tmp_path):
+        # 2**93 bytes wraps to 0 in int64: the empty data must not pass for it
+        path = tmp_path / "huge-idx3-ubyte"
+        path.write_bytes(b"\x00\x00\x08\x03" + struct.pack(">3I", *[2**31] * 3))
+        with pytest.raises(ValueError, match=match_path(path) + re.escape(
+                ": header says shape (2147483648, 2147483648, 2147483648) "
+                f"({2**93} bytes of data) but the file holds 0")):
+            read_idx(path)
+
+    def test_zero_items_give_an_empty_array(self, tmp_path):
+        result = read_idx(write_idx(tmp_path / "none-idx3-ubyte", np.zeros((0, 28, 28))))
+        assert result.shape == (0, 28, 28) and result.dtype == np.uint8
+
     def test_header_shorter_than_its_dimensions(self, tmp_path):
         path = tmp_path / "head-idx3-ubyte"
         path.write_bytes(b"\x00\x00\x08\x03\x00\x00")
@@ -126,7 +134,6 @@ def link_mnist(folder, names_to_sources):
 
 
 class TestLoadMnist:
-    @needs_mnist
     def test_end_to_end_with_t10k_as_train(self, tmp_path, t10k):
         raw_labels = tmp_path / "t10k-labels-raw"
         raw_labels.write_bytes(gzip.decompress(T10K_LABELS.read_bytes()))
@@ -175,6 +182,18 @@ class TestLoadMnist:
             "t10k-images-idx3-ubyte": images, "t10k-labels-idx1-ubyte": good})
         with pytest.raises(ValueError, match=re.escape(
                 str(folder / "train-labels-idx1-ubyte")) + ": expected 3 labels"):
+            load_dataset("mnist", folder)
+
+    @pytest.mark.parametrize("shape", [(0, 28, 28), (3, 0, 28)])
+    def test_images_without_pixels_name_the_file(self, tmp_path, shape):
+        empty = write_idx(tmp_path / "src-images", np.zeros(shape))
+        labels = write_idx(tmp_path / "src-labels", np.arange(shape[0]))
+        folder = link_mnist(tmp_path / "mnist", {
+            "train-images-idx3-ubyte": empty, "train-labels-idx1-ubyte": labels,
+            "t10k-images-idx3-ubyte": empty, "t10k-labels-idx1-ubyte": labels})
+        with pytest.raises(ValueError, match=re.escape(
+                f"{folder / 'train-images-idx3-ubyte'}: holds no pixels (header says "
+                f"shape {shape}); expected at least one image")):
             load_dataset("mnist", folder)
 
     def test_images_with_wrong_dims_name_the_file(self, tmp_path):

@@ -1,5 +1,7 @@
 import math
+import re
 
+import networkx as nx
 import numpy as np
 import pytest
 from hypothesis import given
@@ -155,6 +157,101 @@ class TestEquivalent:
         with pytest.raises(ValueError, match=r"node \('hidden1', 0\) has activation "
                                              r"'relu' in the first network and 'linear'"):
             dagnet.equivalent(a, dagnet.DagNet(g))
+
+
+def two_input_net(order):
+    """x0, x1 (added in ``order``) -> h -> y and x0 -> y, with fixed weights."""
+    g = nx.DiGraph()
+    for x in order:
+        g.add_node(x, role="input")
+    g.add_node("h", role="hidden")
+    g.add_node("y", role="output")
+    g.add_edges_from([("x0", "h", {"weight": 2.0}), ("x1", "h", {"weight": -1.0}),
+                      ("h", "y", {"weight": 3.0}), ("x0", "y", {"weight": 0.5})])
+    return dagnet.DagNet(g)
+
+
+class TestEquivalentDecision:
+    def test_one_perturbed_weight_of_a_deep_chain_is_refused(self):
+        # the residual of one 1e-6 bump spreads to 1e-6 / 1200 per edge, but the
+        # one path product changes by 1e-6
+        net = chain([1.0] * 1200)
+        e = net.edges[600]
+        bumped = net.with_weights({e: 1 + 1e-6})
+        x = np.ones((1, 1))
+        np.testing.assert_allclose(evaluate(bumped, x), evaluate(net, x) * (1 + 1e-6),
+                                   rtol=1e-13, atol=0)  # the function moves by 1e-6
+        assert dagnet.equivalent(net, bumped) is None
+        assert dagnet.equivalent(net, net.with_weights({e: 1 + 1e-12})) is not None
+
+    def test_deep_chain_rescaled_is_accepted_and_its_bumps_refused(self):
+        net = chain(list(np.random.default_rng(0).uniform(0.5, 2.0, 400)))
+        c = random_factors(net, 1, low=-3, high=3)
+        other = dagnet.rescale(net, c)
+        found = dagnet.equivalent(net, other)
+        assert found == pytest.approx(c, rel=1e-9)
+        assert brute_factors(net, other) == pytest.approx(found, rel=1e-9)
+        for e in (net.edges[0], net.edges[200], net.edges[-1]):
+            bumped = with_unit_weight(other, e, lambda w: w * (1 + 1e-6))
+            assert dagnet.equivalent(net, bumped) is None, e
+
+    def test_tolerance_bounds_the_change_of_a_path_product(self):
+        net = chain([1.0] * 50)
+        bumped = net.with_weights({e: 1 + 1e-7 for e in net.edges[:10]})
+        # the path product moves by ~1e-6, each weight by 1e-7
+        assert dagnet.equivalent(net, bumped, tol=2e-6) is not None
+        assert dagnet.equivalent(net, bumped, tol=5e-7) is None
+
+    @pytest.mark.parametrize("tol", [math.nan, -1e-9, math.inf, True, "1e-9"])
+    def test_bad_tol_is_refused_with_its_value(self, tol):
+        net = chain([1.0, 2.0])
+        with pytest.raises(ValueError, match=f"tol must be a finite number >= 0; got "
+                                             f"{re.escape(repr(tol))}"):
+            dagnet.equivalent(net, net, tol=tol)
+
+    def test_input_order_must_match(self):
+        a, b = two_input_net(["x0", "x1"]), two_input_net(["x1", "x0"])
+        assert set(a.edges) == set(b.edges)
+        x = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+        fa = a.compile(dtype=torch.float64)(x)
+        fb = b.compile(dtype=torch.float64)(x)
+        assert not torch.allclose(fa, fb)  # the same tensor, two functions
+        with pytest.raises(ValueError, match=r"the inputs are ordered \['x0', 'x1'\] in "
+                                             r"the first network and \['x1', 'x0'\] in "
+                                             r"the second"):
+            dagnet.equivalent(a, b)
+
+    def test_output_order_must_match(self):
+        a = dagnet.layered([2, 2, 1], bias=False, groups=False)
+        g = nx.DiGraph()
+        g.add_node("y1", role="output")
+        g.add_nodes_from(a.to_networkx().nodes(data=True))
+        g.add_edges_from(a.to_networkx().edges(data=True))
+        g.add_edge(("hidden1", 0), "y1", weight=1.0)
+        h = a.to_networkx()
+        h.add_node("y1", role="output")
+        h.add_edge(("hidden1", 0), "y1", weight=1.0)
+        first, second = dagnet.DagNet(h), dagnet.DagNet(g)
+        with pytest.raises(ValueError, match=r"the outputs are ordered \['output', "
+                                             r"'y1'\] in the first network and "
+                                             r"\['y1', 'output'\]"):
+            dagnet.equivalent(first, second)
+
+    def test_compiled_modules_are_read_back(self):
+        net = dagnet.layered([3, 4, 2], seed=1)
+        c = random_factors(net, 2)
+        other = dagnet.rescale(net, c).compile(dtype=torch.float64)
+        found = dagnet.equivalent(net.compile(dtype=torch.float64), other)
+        assert found == pytest.approx(c, rel=1e-10)
+        assert dagnet.equivalent(net, other) == pytest.approx(found, rel=1e-12)
+
+    def test_other_objects_are_a_type_error(self):
+        net = chain([1.0, 2.0])
+        with pytest.raises(TypeError, match="the second network is a list; expected a "
+                                            "DagNet or a compiled module"):
+            dagnet.equivalent(net, [1.0, 2.0])
+        with pytest.raises(TypeError, match="the first network is a DiGraph"):
+            dagnet.equivalent(net.to_networkx(), net)
 
 
 class TestCanonical:

@@ -12,7 +12,7 @@ from dagnet.cli import main
 from dagnet.data import load_dataset
 from dagnet.experiment import ExperimentConfig, run_experiment, select_learning_rate
 
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MNIST = Path(__file__).resolve().parent / "data" / "mnist"
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,6 @@ class TestCli:
         assert "largest |balanced - unbalanced|" in out
         assert (tmp_path / "curves.png").exists() and (tmp_path / "results.csv").exists()
 
-    @pytest.mark.skipif(not MNIST.exists(), reason="shared/data/mnist not found")
     def test_mnist_idx_files(self, tmp_path, capsys):
         data = tmp_path / "mnist"
         data.mkdir()

@@ -1,4 +1,5 @@
 import math
+import re
 
 import networkx as nx
 import numpy as np
@@ -244,3 +245,61 @@ class TestRescaleArguments:
         assert dagnet.unbalanced(net).edges == net.edges
         with pytest.raises(ValueError, match="no hidden unit"):
             dagnet.random_rescale(net, 3)
+
+    @pytest.mark.parametrize("kwargs, match", [
+        ({"sigma": -0.5}, "sigma must be >= 0; got -0.5"),
+        ({"sigma": math.nan}, "sigma must be a finite number; got nan"),
+        ({"exponent": "uniform", "low": 3.0, "high": -3.0},
+         "low must be <= high; got low=3.0, high=-3.0"),
+        ({"base": 0.0}, "base must be > 0; got 0.0"),
+        ({"n_units": True}, "n_units must be an integer >= 0; got True"),
+        ({"n_units": -2}, "n_units must be an integer >= 0; got -2"),
+        ({"n_units": 2.0}, r"n_units must be an integer >= 0; got 2\.0"),
+    ])
+    def test_bad_random_rescale_arguments(self, kwargs, match):
+        with pytest.raises(ValueError, match=match):
+            dagnet.random_rescale(dagnet.layered([2, 3, 1]), **kwargs)
+
+    @pytest.mark.parametrize("c, shown", [
+        (True, "True"), (1 + 2j, r"\(1\+2j\)"), (np.bool_(True), r"(np\.)?True_?"),
+        ("2.0", "'2.0'"), (np.array([1.0, 2j, 1.0]), r"array\(\[1\.\+0\.j")])
+    def test_non_real_factor_is_refused_by_value(self, c, shown):
+        with pytest.raises(ValueError, match=f"rescaling factors must be real numbers; "
+                                             f"got {shown}.* for 'hidden1'"):
+            dagnet.rescale(dagnet.layered([2, 3, 1]), "hidden1", c)
+
+
+class TestSmallGuards:
+    @pytest.mark.parametrize("p", [1.5, -0.1, math.nan, True])
+    def test_random_dag_edge_prob_must_be_a_probability(self, p):
+        with pytest.raises(ValueError, match=f"edge_prob must be a probability in "
+                                             f"\\[0, 1\\]; got {p!r}"):
+            dagnet.random_dag(2, 3, 1, edge_prob=p)
+
+    @pytest.mark.parametrize("p", [0, 1.0])
+    def test_random_dag_edge_prob_ends_are_allowed(self, p):
+        net = dagnet.random_dag(2, 3, 1, edge_prob=p, seed=0)
+        assert len(net.hidden) == 3
+
+    def test_huge_int_weight_names_the_edge(self):
+        g = toy()
+        g.edges["h", "y"]["weight"] = 10**400
+        with pytest.raises(NetworkError, match=r"edge 'h' -> 'y' has a weight beyond "
+                                               r"float64's range \(int of 401 digits\)"):
+            DagNet(g)
+        g = nx.DiGraph()
+        g.add_node("x", role="input")
+        g.add_node("y", role="output", size=2)
+        g.add_edge("x", "y", weight=[[10**400], [1]])
+        with pytest.raises(NetworkError, match="edge 'x' -> 'y' has weights beyond "
+                                               "float64's range"):
+            DagNet(g)
+        g.edges["x", "y"]["weight"] = [[2**70], [1]]  # beyond int64, within float64
+        assert DagNet(g).weight("x", "y")[0, 0] == 2.0**70
+
+    @pytest.mark.parametrize("key", ["abc", ("h",), ("x1", "h", "y"), 5])
+    def test_with_weights_key_must_be_an_edge(self, key):
+        net = DagNet(toy())
+        with pytest.raises(KeyError, match=re.escape(f"weights are keyed by edges (u, v); "
+                                                      f"got key {key!r}")):
+            net.with_weights({key: 1.0})

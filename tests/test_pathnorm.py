@@ -78,8 +78,10 @@ class TestExtremeScales:
         ([1e150, 1e-150], 3, 1.0), ([1e200, 1e-200], 2, 1.0),
         ([1e-310, 1e300], 1, 1e-10), ([1e-150, 1e-150], 2, 1e-300),
     ])
-    def test_path_norm_of_chains(self, weights, p, expected):
-        assert dagnet.path_norm(chain(weights), p) == pytest.approx(expected, rel=1e-12)
+    @pytest.mark.parametrize("method", ["dp", "enumerate"])
+    def test_path_norm_of_chains(self, weights, p, expected, method):
+        assert dagnet.path_norm(chain(weights), p, method=method) == pytest.approx(
+            expected, rel=1e-12)
 
     def test_path_scaling_of_a_chain(self):
         gamma = dagnet.path_scaling(chain([1e150, 1e-150]), 3)
@@ -101,3 +103,9 @@ class TestExtremeScales:
         module = dagnet.rescale(net, {"hidden1": 1e20}).compile(dtype=torch.float32)
         assert dagnet.path_norm(module, 2) == pytest.approx(dagnet.path_norm(net, 2),
                                                              rel=1e-5)
+
+
+@pytest.mark.parametrize("fn", [dagnet.path_norm, dagnet.path_scaling])
+def test_enumeration_limit_zero_is_a_limit(fn):
+    with pytest.raises(ValueError, match="1 input-to-output path, over limit=0"):
+        fn(chain([1.0, 2.0]), 2, method="enumerate", limit=0)
