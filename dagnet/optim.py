@@ -40,8 +40,7 @@ from torch.optim import Optimizer
 
 from dagnet.compiled import CompiledDagNet
 from dagnet.kernels import dense_update_, scratch_size
-from dagnet.pathnorm import (alpha_beta, block_gamma_factors, check_p, finite, pow2,
-                             workspace)
+from dagnet.pathnorm import alpha_beta, check_p, pow2, workspace
 
 __all__ = ["PathSGD", "path_sgd_step_"]
 
@@ -57,19 +56,66 @@ def _inverse(x):
     return inv.clamp_(max=torch.finfo(x.dtype).max)
 
 
-def _trusted(alpha, beta):
-    """Whether unscaled alpha and beta can be used as they are: all finite and
-    nonzero (a 0 may be an underflow, and is then recomputed with scaling)."""
-    vectors = [v for v, _ in alpha] + [x[0] for x in beta if x]
-    return all(bool(torch.isfinite(v).all() and (v != 0).all()) for v in vectors)
+def _health(alpha, beta):
+    """``(all finite, all nonzero)`` over the normalised alpha and beta vectors."""
+    flat = torch.cat([v for v, _ in alpha] + [x[0] for x in beta if x])
+    return bool(torch.isfinite(flat).all()), bool((flat != 0).all())
 
 
-def _representable(value, inv_ra, inv_rb, dtype):
+def _alpha_beta(module, p, fused):
+    """alpha and beta for a step: fused and unscaled first where allowed, then
+    scaled where that gave a 0 (perhaps an underflow) or an inf, then float64
+    where even the scaled ones overflow the module's dtype."""
+    alpha, beta = alpha_beta(module, p, fused=fused)
+    finite, nonzero = _health(alpha, beta)
+    if fused is not False and not (finite and nonzero):
+        alpha, beta = alpha_beta(module, p)  # every block scaled first
+        finite, _ = _health(alpha, beta)
+    if not finite:
+        alpha, beta = alpha_beta(module, p, dtype=torch.float64)
+    return alpha, beta
+
+
+class _InverseFactors:
+    """``1 / a^k`` of the alpha or beta vectors of a level, built once a step.
+
+    gamma of a block ``(s -> t)`` is ``2^{k (L_s + L_t)} rb ra^T`` with
+    ``ra = a_s^k``, ``rb = b_t^k`` (normalised vectors, ``k = 2/p``; 2 for
+    ``p = inf``); the bias source has ``a = [1]``, ``L = 0``. Blocks that share
+    a level share its inverse.
+    """
+
+    def __init__(self, alpha, beta, p):
+        self.k = 2.0 if p == math.inf else 2.0 / p
+        self.levels = {"alpha": alpha, "beta": beta}
+        self.memo = {}
+
+    def log(self, block):
+        """``log2`` of the scale of gamma on ``block``."""
+        la = 0.0 if block.source == "bias" else self.levels["alpha"][block.source][1]
+        return self.k * (la + self.levels["beta"][block.target][1])
+
+    def get(self, side, level, dtype):
+        """``(1 / x^k in dtype, its largest entry)``; entries with ``x = 0`` are 0."""
+        key = (side, level)
+        if key not in self.memo:
+            if level == "bias":
+                x = self.levels["alpha"][0][0].new_ones(1, dtype=torch.float64)
+            else:
+                x = self.levels[side][level][0].double()
+            inv = _inverse(x if self.k == 1.0 else x.pow(self.k))
+            self.memo[key] = {torch.float64: inv, "max": float(inv.max())}
+        entry = self.memo[key]
+        if dtype not in entry:
+            entry[dtype] = entry[torch.float64].to(dtype)
+        return entry[dtype], entry["max"]
+
+
+def _representable(value, max_a, max_b, dtype):
     """Whether ``value * outer(inv_rb, inv_ra)`` can be formed in ``dtype``."""
     info = torch.finfo(dtype)
-    largest = abs(value) * float(inv_ra.max()) * float(inv_rb.max())
-    return info.tiny < abs(value) and largest < info.max and \
-        float(inv_ra.max()) < info.max and float(inv_rb.max()) < info.max
+    return info.tiny < abs(value) and abs(value) * max_a * max_b < info.max and \
+        max_a < info.max and max_b < info.max
 
 
 def _scaled_gradient(module, block, grad, inv_ra, inv_rb):
@@ -109,25 +155,23 @@ def path_sgd_step_(module, lr, p=2, momentum=0.0, buffers=None, fused=None):
         The momentum buffers (all None when ``momentum == 0``).
     """
     p = check_p(p)
-    alpha, beta = alpha_beta(module, p, fused=fused)
-    if fused is not False and not _trusted(alpha, beta):
-        alpha, beta = alpha_beta(module, p)  # every block scaled first
-    if not finite(alpha, beta):  # |w|^p overflowed the module's dtype
-        alpha, beta = alpha_beta(module, p, dtype=torch.float64)
-    factors = block_gamma_factors(module, alpha, beta, p)
+    inverses = _InverseFactors(*_alpha_beta(module, p, fused), p)
     buffers = [None] * len(module.blocks) if buffers is None else buffers
-    for i, (block, (ra, rb, log)) in enumerate(zip(module.blocks, factors)):
+    for i, block in enumerate(module.blocks):
         w = getattr(module, block.param)
+        log = inverses.log(block)
         if w.grad is None or log == -math.inf:  # gamma = 0 everywhere: so is the gradient
             continue
-        inv_ra, inv_rb = _inverse(ra.double()), _inverse(rb.double())
         value = -lr * pow2(min(-log, 1023))
-        if not _representable(value, inv_ra, inv_rb, w.dtype):
+        (inv_ra, max_a), (inv_rb, max_b) = (inverses.get("alpha", block.source, w.dtype),
+                                            inverses.get("beta", block.target, w.dtype))
+        if not _representable(value, max_a, max_b, w.dtype):
             # 1 / gamma spans more than w's dtype can hold: scale in float64.
-            step = _scaled_gradient(module, block, w.grad.double(), inv_ra, inv_rb)
+            step = _scaled_gradient(module, block, w.grad.double(),
+                                    inverses.get("alpha", block.source, torch.float64)[0],
+                                    inverses.get("beta", block.target, torch.float64)[0])
             w.add_((step * value).to(w.dtype))
             continue
-        inv_ra, inv_rb = inv_ra.to(w.dtype), inv_rb.to(w.dtype)
         if block.kind == "dense" and block.source != "bias" and momentum == 0:
             dense_update_(w, w.grad, inv_rb, inv_ra, value, fused=fused,
                           scratch=workspace(module, scratch_size(w)))

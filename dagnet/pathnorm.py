@@ -105,11 +105,12 @@ def _sweep(module, block, p, fwd=None, bwd=None, fused=False, dtype=None):
 
     Returns ``(f, b, e)``: the products are ``f * 2^e`` and ``b * 2^e``.
     Either vector may be None; the bias source takes ``fwd = None`` and gives
-    its column of ``|w|^p``. With ``fused`` (see :func:`alpha_beta`) a large
-    dense block goes through :func:`dagnet.kernels.power_products` unscaled
-    (``e = 0``). Otherwise the block is first divided by the power
-    of two nearest its largest entry, so that ``|w|^p`` neither overflows nor
-    underflows whatever the scale of the weights, and a dense block is
+    its column of ``|w|^p``. With ``fused`` True or None (see
+    :func:`alpha_beta`) nothing is scaled (``e = 0``) and a large dense block
+    goes through :func:`dagnet.kernels.power_products`. With ``fused`` False
+    the block is first divided by the power of two nearest its largest entry,
+    so that ``|w|^p`` neither overflows nor underflows whatever the scale of
+    the weights, and a dense block is
     raised to the power a chunk of rows at a time, both products taken from
     the same chunk. ``dtype`` casts the weights first.
     """
@@ -117,17 +118,16 @@ def _sweep(module, block, p, fwd=None, bwd=None, fused=False, dtype=None):
     q = 1.0 if use_max else p
     w = _weight(module, block, dtype)
     dense = block.kind == "dense" and block.source != "bias"
-    if fused is None:
-        fused = w.numel() >= FUSED_MIN_ELEMENTS
-    if fused and dense and dtype is None:
+    unscaled = fused is not False and dtype is None
+    if unscaled and dense and (fused or w.numel() >= FUSED_MIN_ELEMENTS):
         products = power_products(w, fwd, bwd, p)
         if products is not None:
             return (*products, 0.0)
-    k = _block_exponent(w)
+    k = 0 if unscaled else _block_exponent(w)
     half, e = pow2(-k // 2), q * k  # 2^-k in two factors: 2^1074 overflows
     rest = pow2(-k - (-k // 2))
     if block.kind != "dense" or block.source == "bias":
-        s = (w * half * rest).abs()
+        s = (w * half * rest).abs() if k else w.abs()
         s = s if q == 1.0 else s.pow(q)
         if block.source == "bias":
             return module.block_matrix(block, s) if block.kind != "dense" else s, None, e
@@ -136,7 +136,7 @@ def _sweep(module, block, p, fwd=None, bwd=None, fused=False, dtype=None):
     b = w.new_zeros(w.shape[1]) if bwd is not None else None
     for rows, chunk in row_chunks(module, block, dtype):
         s = workspace(module, chunk.numel(), w.dtype).view_as(chunk)
-        power_into(s, torch.mul(chunk, half, out=s).mul_(rest), p)
+        power_into(s, torch.mul(chunk, half, out=s).mul_(rest) if k else chunk, p)
         fc, bc = _products(s, fwd, None if bwd is None else bwd[rows], use_max)
         if f is not None:
             f[rows] = fc
