@@ -12,11 +12,13 @@ import argparse
 from dagnet.experiment import ExperimentConfig, run_experiment
 from dagnet.report import format_table, write_results
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--epochs", type=int, default=10)
-parser.add_argument("--hidden", type=int, nargs="+", default=[500, 500])
-parser.add_argument("--dataset", default="mnist-subset")
-parser.add_argument("--out", default="dagnet-results")
+parser = argparse.ArgumentParser(description="The paper's experiment, driven from Python.")
+parser.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
+parser.add_argument("--hidden", type=int, nargs="+", default=[500, 500],
+                    help="hidden layer sizes (default 500 500)")
+parser.add_argument("--dataset", default="mnist-subset",
+                    help="mnist-subset or digits, both shipped with installed packages")
+parser.add_argument("--out", default="dagnet-results", help="folder for the results")
 args = parser.parse_args()
 
 config = ExperimentConfig(dataset=args.dataset, hidden=tuple(args.hidden),
