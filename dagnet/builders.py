@@ -13,7 +13,7 @@ import numbers
 import networkx as nx
 import numpy as np
 
-from dagnet.network import DagNet
+from dagnet.network import DagNet, as_network
 
 __all__ = ["balanced_init", "layered", "random_dag"]
 
@@ -24,6 +24,7 @@ def balanced_init(net, seed=None):
     ``fan_in`` counts the scalar edges into the unit, bias edge included.
     The draw visits edges in the graph's order, so a seed fixes the weights.
     """
+    net = as_network(net)
     rng = np.random.default_rng(seed)
     fan_in = {v: sum(net.size(u) for u in net.graph.predecessors(v)) for v in net.graph}
     weights = {}

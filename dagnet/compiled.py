@@ -103,6 +103,13 @@ class CompiledDagNet(nn.Module):
         if not 0.0 <= sparse_below < math.inf:
             raise ValueError(f"sparse_below must be a density >= 0; got {sparse_below}")
         dtype = torch.float32 if dtype is None else dtype
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating torch.dtype such as torch.float32; "
+                            f"got {dtype!r}")
+        try:
+            device = None if device is None else torch.device(device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device {device!r} is not a torch device ({err})") from None
         self.dropout = float(dropout)
         self.n_inputs, self.n_outputs = net.n_inputs, net.n_outputs
         self._structure = _strip_weights(net.graph)
@@ -288,6 +295,9 @@ class CompiledDagNet(nn.Module):
         return into
 
     def forward(self, x):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"expected a torch.Tensor of shape (batch, {self.n_inputs}); "
+                            f"got {type(x).__name__} (convert with torch.as_tensor)")
         if x.dim() != 2 or x.shape[1] != self.n_inputs:
             raise ValueError(
                 f"expected input of shape (batch, {self.n_inputs}); got {tuple(x.shape)}")

@@ -35,7 +35,7 @@ import math
 import networkx as nx
 import numpy as np
 
-from dagnet.compiled import CompiledDagNet
+from dagnet.network import as_network
 from dagnet.pathnorm import check_p
 
 __all__ = ["DEFAULT_LIMIT", "count_paths", "enumerated_path_norm",
@@ -47,12 +47,13 @@ DEFAULT_LIMIT = 100_000
 
 def unit_level(net):
     """``net`` itself when every node is one unit, else ``net.expand()``."""
+    net = as_network(net)
     return net if net.is_unit_level else net.expand(max_edges=max(net.n_params, 1))
 
 
 def _network(net):
     """A DagNet; a compiled module is read back with ``to_dagnet()``."""
-    return net.to_dagnet() if isinstance(net, CompiledDagNet) else net
+    return as_network(net)
 
 
 def count_paths(net):

@@ -34,8 +34,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from dagnet.compiled import CompiledDagNet
-from dagnet.network import DagNet
+from dagnet.network import as_network
 from dagnet.norms import rescalable_units, scaled_norm
 from dagnet.pathnorm import check_p
 from dagnet.enumeration import DEFAULT_LIMIT, paths, unit_level
@@ -100,12 +99,7 @@ def _same_graph(a, b):
 
 def _network(net, which):
     """A DagNet; a compiled module is read back, anything else is a TypeError."""
-    if isinstance(net, CompiledDagNet):
-        return net.to_dagnet()
-    if not isinstance(net, DagNet):
-        raise TypeError(f"the {which} network is a {type(net).__name__}; expected a "
-                        f"DagNet or a compiled module")
-    return net
+    return as_network(net, f"the {which} network")
 
 
 def _check_tol(tol):

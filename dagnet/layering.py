@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import networkx as nx
 
+from dagnet.network import as_network
+
 __all__ = ["depth", "layers_in", "layers_out", "node_levels_in", "node_levels_out"]
 
 
@@ -57,6 +59,7 @@ def layers_in(net):
     [('hidden1', 0), ('hidden1', 1), ('hidden1', 2)]
     ['output']
     """
+    net = as_network(net)
     return _as_layers(net, node_levels_in(net))
 
 
@@ -65,6 +68,7 @@ def layers_out(net):
 
     ``V_out^0`` holds the outputs (and any source with no outgoing edge).
     """
+    net = as_network(net)
     return _as_layers(net, node_levels_out(net))
 
 
@@ -77,5 +81,6 @@ def depth(net):
     >>> depth(dagnet.layered([4, 5, 5, 2], skips=[(0, 3)]))
     3
     """
+    net = as_network(net)
     level = node_levels_in(net)
     return max(level[v] for v in net.outputs)

@@ -37,6 +37,7 @@ __all__ = [
     "ROLES",
     "DagNet",
     "NetworkError",
+    "as_network",
 ]
 
 ROLES = ("input", "hidden", "output", "bias")
@@ -365,3 +366,21 @@ class DagNet:
         return (f"DagNet({self._g.number_of_nodes()} nodes, "
                 f"{self._g.number_of_edges()} edges, {self.n_inputs} input units, "
                 f"{self.n_outputs} output units)")
+
+
+def as_network(net, name="net"):
+    """The DagNet behind ``net``: itself, or a compiled module's weights read back.
+
+    The one guard of the analysis functions; anything else is a TypeError
+    that says what was passed instead.
+    """
+    if isinstance(net, DagNet):
+        return net
+    to_dagnet = getattr(net, "to_dagnet", None)
+    if callable(to_dagnet):
+        return to_dagnet()
+    if isinstance(net, nx.Graph):
+        raise TypeError(f"{name} is a networkx {type(net).__name__}; build the network "
+                        f"with dagnet.DagNet(g) first")
+    raise TypeError(f"{name} is a {type(net).__name__}; expected a DagNet or a compiled "
+                    f"module (DagNet.compile())")

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from dagnet.network import HOMOGENEOUS
+from dagnet.network import HOMOGENEOUS, as_network
 from dagnet.pathnorm import check_p
 from dagnet.enumeration import unit_level
 from dagnet.rescaling import rescale
@@ -129,6 +129,7 @@ def group_norm(net, p=2, q=2):
     (13.0, 17.0, 12.0)
     """
     p, q = check_p(p), check_p(q)
+    net = as_network(net)
     norms = [scaled_norm(row, p)
              for v in net.graph if net.graph.in_degree(v)
              for row in np.hstack([net.weight_matrix(u, v)
@@ -143,6 +144,7 @@ def per_unit_norm(net, p=2):
 
 def rescalable_units(net):
     """Unit names of the hidden units with a positively homogeneous activation."""
+    net = as_network(net)
     return [u for v in net.hidden if net.activation(v) in HOMOGENEOUS
             for u in net.units(v)]
 
@@ -324,6 +326,7 @@ def min_per_unit_norm(net, p=2, *, tol=1e-10, max_iter=1000):
     (4.0, 0.5)
     """
     p = check_p(p)
+    net = as_network(net)
     g = unit_level(net).graph
     no_in, no_out = dead_units(net)
     dead = set(no_in) | set(no_out)
@@ -394,6 +397,7 @@ def balance(net, *, tol=1e-10, max_iter=100):
     >>> round(opt.value, 12), round(opt.net.weight("input", "hidden1"), 12), opt.converged
     (32.0, 4.0, True)
     """
+    net = as_network(net)
     no_in, no_out = dead_units(net)
     if no_in or no_out:
         unit, side = (no_in[0], "from a source") if no_in else (no_out[0], "to an output")
@@ -412,7 +416,7 @@ def balance(net, *, tol=1e-10, max_iter=100):
             raise ValueError(f"the balancing factor of unit {unit!r} is e^{log_c:.6g}, "
                              f"outside float64's range")
     best = rescale(net, factors) if factors else net.copy()
-    w = np.concatenate([best.weight_matrix(u, v).ravel() for u, v in best.edges])
+    w = np.concatenate([best.weight_matrix(u, v).ravel() for u, v in best.edges] or [[]])
     m = float(np.abs(w).max(initial=0.0))
     value = m * m * float(np.sum((w / m) ** 2)) if m > 0 else 0.0
     return RescalingOptimum(value, factors, best, it, ok)

@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from dagnet.kernels import FUSED_MIN_ELEMENTS, power_into, power_products
-from dagnet.network import DagNet
+from dagnet.compiled import CompiledDagNet
+from dagnet.network import as_network
 
 __all__ = ["alpha_beta", "path_norm", "path_scaling", "check_p"]
 
@@ -269,9 +270,9 @@ def alpha_beta(module, p=2, fused=False, dtype=None):
 
 
 def _compiled64(net):
-    if isinstance(net, DagNet):
-        return net.compile(dtype=torch.float64)
-    return net
+    if isinstance(net, CompiledDagNet):
+        return net
+    return as_network(net).compile(dtype=torch.float64)
 
 
 def path_norm(net, p=2, *, method="dp", limit=None):

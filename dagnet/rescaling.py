@@ -19,7 +19,7 @@ import numbers
 
 import numpy as np
 
-from dagnet.network import HOMOGENEOUS
+from dagnet.network import HOMOGENEOUS, DagNet
 
 __all__ = ["random_rescale", "rescale", "rescale_module_", "unbalanced"]
 
@@ -99,6 +99,9 @@ def rescale(net, v, c=None):
     >>> r.weight("input", "hidden1"), r.weight("hidden1", "output")
     (8.0, 0.75)
     """
+    if not isinstance(net, DagNet):
+        raise TypeError(f"rescale takes a DagNet; got {type(net).__name__} (for a compiled "
+                        f"module use rescale_module_, which works in place)")
     if c is None and not isinstance(v, dict):
         raise TypeError("rescale needs a factor c, or a dict {unit: c} as v")
     factors = v if c is None else {v: c}

@@ -250,7 +250,7 @@ class TestEquivalentDecision:
         with pytest.raises(TypeError, match="the second network is a list; expected a "
                                             "DagNet or a compiled module"):
             dagnet.equivalent(net, [1.0, 2.0])
-        with pytest.raises(TypeError, match="the first network is a DiGraph"):
+        with pytest.raises(TypeError, match="the first network is a networkx DiGraph"):
             dagnet.equivalent(net.to_networkx(), net)
 
 

@@ -4,6 +4,7 @@ import re
 import networkx as nx
 import numpy as np
 import pytest
+import torch
 
 import dagnet
 from dagnet import DagNet, NetworkError
@@ -303,3 +304,58 @@ class TestSmallGuards:
         with pytest.raises(KeyError, match=re.escape(f"weights are keyed by edges (u, v); "
                                                       f"got key {key!r}")):
             net.with_weights({key: 1.0})
+
+
+class TestOneGuard:
+    """Every analysis function refuses what is not a network, by its type."""
+
+    @pytest.mark.parametrize("fn", [
+        dagnet.path_norm, dagnet.path_scaling, dagnet.depth, dagnet.layers_in,
+        dagnet.layers_out, dagnet.count_paths, dagnet.paths, dagnet.path_vector,
+        dagnet.group_norm, dagnet.per_unit_norm, dagnet.min_per_unit_norm, dagnet.balance,
+        dagnet.canonical, dagnet.invariants, dagnet.balanced_init,
+    ])
+    def test_non_networks_are_a_type_error(self, fn):
+        with pytest.raises(TypeError, match="net is a str; expected a DagNet or a comp"):
+            fn("net")
+
+    def test_a_plain_digraph_is_told_to_become_a_dagnet(self):
+        with pytest.raises(TypeError, match=r"networkx DiGraph; build the network with "
+                                            r"dagnet.DagNet\(g\) first"):
+            dagnet.depth(toy())
+
+    def test_compiled_modules_are_read_back(self):
+        net = dagnet.layered([3, 4, 2], seed=0)
+        module = net.compile(dtype=torch.float64)
+        assert dagnet.depth(module) == dagnet.depth(net)
+        assert dagnet.group_norm(module) == dagnet.group_norm(net)
+        assert dagnet.balance(module).value == pytest.approx(dagnet.balance(net).value,
+                                                              rel=1e-12)
+
+    def test_rescale_points_compiled_modules_to_rescale_module_(self):
+        module = dagnet.layered([3, 4, 2], seed=0).compile()
+        with pytest.raises(TypeError, match="use rescale_module_"):
+            dagnet.rescale(module, "hidden1", 2.0)
+
+    def test_balance_of_a_network_without_edges(self):
+        g = nx.DiGraph()
+        g.add_node("x", role="input")
+        g.add_node("y", role="output")
+        assert dagnet.balance(DagNet(g)).value == 0.0
+
+
+class TestCompileArguments:
+    @pytest.mark.parametrize("dtype", [torch.int64, "float64", np.float64])
+    def test_dtype_must_be_a_floating_torch_dtype(self, dtype):
+        with pytest.raises(TypeError, match="dtype must be a floating torch.dtype"):
+            dagnet.layered([3, 4, 2]).compile(dtype=dtype)
+
+    def test_unknown_device_is_named(self):
+        with pytest.raises(ValueError, match="device 'nope' is not a torch device"):
+            dagnet.layered([3, 4, 2]).compile(device="nope")
+
+    def test_forward_wants_a_tensor(self):
+        module = dagnet.layered([3, 4, 2]).compile()
+        with pytest.raises(TypeError, match=r"expected a torch.Tensor of shape "
+                                            r"\(batch, 3\); got ndarray"):
+            module(np.zeros((2, 3)))
