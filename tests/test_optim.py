@@ -288,3 +288,18 @@ def test_float32_overflow_of_squares_falls_back_to_float64():
     for e in net.edges:
         np.testing.assert_allclose(steps[1].weight_matrix(*e), expected.weight_matrix(*e),
                                    rtol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("fused", [True, False])
+def test_cuda_step_matches_cpu(fused):
+    net = dagnet.layered([6, 16, 16, 3], skips=[(0, 3)], seed=4)
+    x, y = next(batches(net, 1))
+    results = []
+    for device in ("cpu", "cuda"):
+        module = net.compile(dtype=torch.float64).to(device)
+        grads(module, x.to(device), y.to(device))
+        dagnet.PathSGD(module, lr=0.1, fused=fused).step()
+        results.append([w.detach().cpu() for w in module.parameters()])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
