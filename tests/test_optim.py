@@ -53,6 +53,32 @@ class TestUpdateRule:
             expected = net.weight(*e) - (0.1 * g[e] / gamma[e] if gamma[e] > 0 else 0.0)
             assert after.weight(*e) == pytest.approx(expected, rel=1e-10, abs=1e-14), e
 
+    @pytest.mark.parametrize("sizes, skips, bias", [
+        ([3, 8, 16, 2], [(0, 3)], True), ([4, 16, 8, 8, 3], [(1, 4), (0, 2)], False),
+        ([2, 5, 3], [(0, 2)], True),  # no row count with a divisor 8..32: eager route
+    ])
+    @pytest.mark.parametrize("p", [1, 2, 3])
+    def test_fused_kernels_match_brute_force_on_group_nets(self, sizes, skips, bias, p):
+        """fused=True sends every dense block through dagnet.kernels."""
+        net = dagnet.layered(sizes, skips=skips, bias=bias, seed=len(sizes))
+        module = net.compile(dtype=torch.float64)
+        x, y = next(batches(net, 1))
+        grads(module, x, y)
+        grad = module.edge_gradients()
+        gamma = brute_gamma(net.expand(), p)
+        dagnet.PathSGD(module, lr=0.1, p=p, fused=True).step()
+        after = module.to_dagnet()
+        assert not dagnet.kernels._failed, dagnet.kernels._failed
+        for u, v in net.edges:
+            w = net.weight_matrix(u, v)
+            g = np.asarray(grad[u, v]).reshape(w.shape)
+            for i, vi in enumerate(net.units(v)):
+                for j, uj in enumerate(net.units(u)):
+                    c = gamma[uj, vi]
+                    expected = w[i, j] - (0.1 * g[i, j] / c if c > 0 else 0.0)
+                    assert after.weight_matrix(u, v)[i, j] == pytest.approx(
+                        expected, rel=1e-10, abs=1e-14), (u, v, i, j)
+
     def test_layered_p2_is_outer_product(self):
         net = dagnet.layered([3, 4, 2], bias=False, seed=1)
         module = net.compile(dtype=torch.float64)
