@@ -40,7 +40,8 @@ from torch.optim import Optimizer
 
 from dagnet.compiled import CompiledDagNet
 from dagnet.kernels import dense_update_, scratch_size
-from dagnet.pathnorm import alpha_beta, check_p, pow2, workspace
+from dagnet.pathnorm import (alpha_beta, check_p, gamma_exponent, gamma_power, pow2,
+                             workspace)
 
 __all__ = ["PathSGD", "path_sgd_step_"]
 
@@ -86,14 +87,13 @@ class _InverseFactors:
     """
 
     def __init__(self, alpha, beta, p):
-        self.k = 2.0 if p == math.inf else 2.0 / p
+        self.k = gamma_power(p)
         self.levels = {"alpha": alpha, "beta": beta}
         self.memo = {}
 
     def log(self, block):
         """``log2`` of the scale of gamma on ``block``."""
-        la = 0.0 if block.source == "bias" else self.levels["alpha"][block.source][1]
-        return self.k * (la + self.levels["beta"][block.target][1])
+        return gamma_exponent(self.levels["alpha"], self.levels["beta"], block, self.k)
 
     def get(self, side, level, dtype):
         """``(1 / x^k in dtype, its largest entry)``; entries with ``x = 0`` are 0."""

@@ -333,21 +333,26 @@ def block_gamma_factors(module, alpha, beta, p):
     ``b^(2/p)``; for ``p = inf`` the exponent is 2. The bias source has
     ``ra = [1]``.
     """
-    k = 2.0 if p == math.inf else 2.0 / p
+    k = gamma_power(p)
     out = []
     for block in module.blocks:
-        b, lb = beta[block.target]
-        if block.source == "bias":
-            a, la = b.new_ones(1), 0.0
-        else:
-            a, la = alpha[block.source]
-        out.append((a.pow(k), b.pow(k), k * (la + lb)))
+        b = beta[block.target][0]
+        a = b.new_ones(1) if block.source == "bias" else alpha[block.source][0]
+        out.append((a.pow(k), b.pow(k), gamma_exponent(alpha, beta, block, k)))
     return out
 
 
-def finite(alpha, beta):
-    """True when every normalised alpha and beta vector is finite."""
-    return all(bool(torch.isfinite(v).all()) for v, _ in alpha + [x for x in beta if x])
+def gamma_power(p):
+    """``k`` of ``gamma = (alpha beta)^k``: ``2 / p``, and 2 for ``p = inf``."""
+    return 2.0 if p == math.inf else 2.0 / p
+
+
+def gamma_exponent(alpha, beta, block, k):
+    """``k (L_s + L_t)``: gamma of ``block`` is ``2^{k (L_s + L_t)}`` times
+    ``b_t^k a_s^k`` for the normalised vectors (the bias source: ``a = [1]``,
+    ``L = 0``)."""
+    la = 0.0 if block.source == "bias" else alpha[block.source][1]
+    return k * (la + beta[block.target][1])
 
 
 def path_scaling(net, p=2, *, method="dp", limit=None):
