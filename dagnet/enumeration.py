@@ -51,11 +51,6 @@ def unit_level(net):
     return net if net.is_unit_level else net.expand(max_edges=max(net.n_params, 1))
 
 
-def _network(net):
-    """A DagNet; a compiled module is read back with ``to_dagnet()``."""
-    return as_network(net)
-
-
 def count_paths(net):
     """The exact number of source-to-output paths between units.
 
@@ -70,7 +65,7 @@ def count_paths(net):
     >>> count_paths(dagnet.layered([2, 3, 1], bias=True))  # 6 + 3 from the bias, + 1
     10
     """
-    net, n = _network(net), {}
+    net, n = as_network(net), {}
     for v in nx.topological_sort(net.graph):
         if net.role(v) in ("input", "bias"):
             n[v] = 1
@@ -80,7 +75,7 @@ def count_paths(net):
 
 
 def _guard(net, limit):
-    net = _network(net)
+    net = as_network(net)
     count = count_paths(net)
     if count > limit:
         raise ValueError(
@@ -245,7 +240,7 @@ def path_scaling_enumerated(net, p=2, *, limit=DEFAULT_LIMIT):
         same layout as :func:`dagnet.path_scaling`).
     """
     p = check_p(p)
-    net = _network(net)
+    net = as_network(net)
     g = _guard(net, limit).graph
     rest = {e: ([], []) for e in g.edges}
     for P in _walk(g):

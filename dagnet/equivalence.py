@@ -97,11 +97,6 @@ def _same_graph(a, b):
                              f"in the second")
 
 
-def _network(net, which):
-    """A DagNet; a compiled module is read back, anything else is a TypeError."""
-    return as_network(net, f"the {which} network")
-
-
 def _check_tol(tol):
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real) \
             or not 0 <= tol < math.inf:
@@ -197,7 +192,7 @@ def equivalent(a, b, *, tol=1e-9):
     None
     """
     tol = _check_tol(tol)
-    a, b = _network(a, "first"), _network(b, "second")
+    a, b = as_network(a, "the first network"), as_network(b, "the second network")
     _same_graph(a, b)
     B, edges, units = rescaling_matrix(a)
     wa, wb = _unit_weights(a, edges), _unit_weights(b, edges)

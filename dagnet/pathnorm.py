@@ -111,9 +111,9 @@ def _sweep(module, block, p, fwd=None, bwd=None, fused=False, dtype=None):
     goes through :func:`dagnet.kernels.power_products`. With ``fused`` False
     the block is first divided by the power of two nearest its largest entry,
     so that ``|w|^p`` neither overflows nor underflows whatever the scale of
-    the weights, and a dense block is
-    raised to the power a chunk of rows at a time, both products taken from
-    the same chunk. ``dtype`` casts the weights first.
+    the weights. Outside the compiled kernels a dense block is raised to the
+    power a chunk of rows at a time, both products taken from the same chunk.
+    ``dtype`` casts the weights first.
     """
     use_max = p == math.inf
     q = 1.0 if use_max else p
