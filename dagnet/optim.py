@@ -39,9 +39,10 @@ import torch
 from torch.optim import Optimizer
 
 from dagnet.compiled import CompiledDagNet
-from dagnet.kernels import dense_update_, scratch_size
-from dagnet.pathnorm import (alpha_beta, check_p, gamma_exponent, gamma_power, pow2,
-                             workspace)
+from dagnet.kernels import FUSED_MIN_ELEMENTS, dense_update_, scratch_size
+from dagnet.native import meeting_step_
+from dagnet.pathnorm import (_meeting_block, alpha_beta, check_p, gamma_exponent,
+                             gamma_power, pow2, workspace)
 
 __all__ = ["PathSGD", "path_sgd_step_"]
 
@@ -63,18 +64,76 @@ def _health(alpha, beta):
     return bool(torch.isfinite(flat).all()), bool((flat != 0).all())
 
 
-def _alpha_beta(module, p, fused):
+def _alpha_beta(module, p, fused, meeting=None):
     """alpha and beta for a step: fused and unscaled first where allowed, then
     scaled where that gave a 0 (perhaps an underflow) or an inf, then float64
     where even the scaled ones overflow the module's dtype."""
-    alpha, beta = alpha_beta(module, p, fused=fused)
+    alpha, beta = alpha_beta(module, p, fused=fused, meeting=meeting)
     finite, nonzero = _health(alpha, beta)
     if fused is not False and not (finite and nonzero):
-        alpha, beta = alpha_beta(module, p)  # every block scaled first
+        alpha, beta = alpha_beta(module, p, meeting=meeting)  # every block scaled first
         finite, _ = _health(alpha, beta)
     if not finite:
-        alpha, beta = alpha_beta(module, p, dtype=torch.float64)
+        alpha, beta = alpha_beta(module, p, dtype=torch.float64, meeting=meeting)
     return alpha, beta
+
+
+def _exponent_split(v, dtype):
+    """``(x, e)`` with ``v = x 2^e``, ``x`` in ``dtype`` with its largest entry
+    in [1/2, 1) (``e = 0`` when ``v`` has no positive finite largest entry)."""
+    top = float(v.max()) if v.numel() else 0.0
+    if not 0 < top < math.inf:
+        return v.to(dtype), 0.0
+    e = math.frexp(top)[1]
+    return (v * pow2(-e)).to(dtype), float(e)
+
+
+class _MeetingStep:
+    """Steps the meeting block of :func:`dagnet.pathnorm.alpha_beta` while
+    its alpha / beta terms are taken, in one pass (:mod:`dagnet.native`).
+
+    Its gamma needs only alpha of its source level and beta of its target
+    level, both final when ``alpha_beta`` asks for the block's terms. The
+    first call decides: where the fused kernel applies (no momentum, a
+    gradient, those two vectors finite and nonzero, the step representable
+    in float32, a float32 CPU block), it updates the block and keeps its
+    terms, which later calls (the scaled or float64 recomputations of
+    ``_alpha_beta``) are given back, since the block has changed since;
+    otherwise every call answers None and the block is stepped as any other.
+    """
+
+    def __init__(self, module, lr, p):
+        self.module, self.lr, self.p = module, lr, p
+        self.index = None
+        self.terms = None
+
+    def __call__(self, index, alpha_s, beta_t):
+        if self.terms is None:
+            self.terms = self._step(index, alpha_s, beta_t) or False
+            self.index = index if self.terms else None
+        if not self.terms:
+            return None
+        dtype = alpha_s[0].dtype
+        return tuple((v.to(dtype), e) for v, e in self.terms)
+
+    def _step(self, index, alpha_s, beta_t):
+        block = self.module.blocks[index]
+        w = getattr(self.module, block.param)
+        if w.grad is None or not _health([alpha_s, beta_t], []) == (True, True):
+            return None
+        inverses = _InverseFactors({block.source: alpha_s}, {block.target: beta_t}, self.p)
+        log = inverses.log(block)
+        value = -self.lr * pow2(min(-log, 1023))
+        (inv_ra, max_a), (inv_rb, max_b) = (inverses.get("alpha", block.source, w.dtype),
+                                            inverses.get("beta", block.target, w.dtype))
+        if not _representable(value, max_a, max_b, w.dtype):
+            return None
+        products = meeting_step_(w, w.grad, alpha_s[0], beta_t[0], inv_rb, inv_ra, value,
+                                 self.p)
+        if products is None:
+            return None
+        f, b = products
+        return _exponent_split(f, w.dtype), _exponent_split(b, w.dtype)
 
 
 class _InverseFactors:
@@ -130,6 +189,16 @@ def _scaled_gradient(module, block, grad, inv_ra, inv_rb):
     return grad * (inv_rb[rows] * inv_ra[getattr(module, block.cols)])
 
 
+def _meeting_applies(module, fused, momentum):
+    """Whether to try the one-pass kernel on the meeting block."""
+    index = _meeting_block(module)
+    if fused is False or momentum or index is None:
+        return False
+    w = getattr(module, module.blocks[index].param)
+    return w.device.type == "cpu" and w.dtype == torch.float32 and \
+        (fused or w.numel() >= FUSED_MIN_ELEMENTS)
+
+
 @torch.no_grad()
 def path_sgd_step_(module, lr, p=2, momentum=0.0, buffers=None, fused=None):
     """One Path-SGD update of a compiled network's weights, in place.
@@ -155,11 +224,15 @@ def path_sgd_step_(module, lr, p=2, momentum=0.0, buffers=None, fused=None):
         The momentum buffers (all None when ``momentum == 0``).
     """
     p = check_p(p)
-    inverses = _InverseFactors(*_alpha_beta(module, p, fused), p)
+    meeting = _MeetingStep(module, lr, p) if _meeting_applies(module, fused, momentum) \
+        else None
+    inverses = _InverseFactors(*_alpha_beta(module, p, fused, meeting), p)
     buffers = [None] * len(module.blocks) if buffers is None else buffers
     for i, block in enumerate(module.blocks):
         w = getattr(module, block.param)
         log = inverses.log(block)
+        if meeting is not None and i == meeting.index:
+            continue  # stepped already, in the same pass as its alpha / beta terms
         if w.grad is None or log == -math.inf:  # gamma = 0 everywhere: so is the gradient
             continue
         value = -lr * pow2(min(-log, 1023))

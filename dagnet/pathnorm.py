@@ -185,7 +185,7 @@ def _meeting_block(module):
 
 
 @torch.no_grad()
-def alpha_beta(module, p=2, fused=False, dtype=None):
+def alpha_beta(module, p=2, fused=False, dtype=None, meeting=None):
     """Normalised alpha and beta per level of a compiled network.
 
     Returns
@@ -208,13 +208,22 @@ def alpha_beta(module, p=2, fused=False, dtype=None):
     dtype : torch.dtype, optional
         Compute in this dtype instead of the module's (e.g. float64 when
         ``|w|^p`` overflows float32).
+    meeting : callable, optional
+        ``meeting(index, (a_s, L_s), (b_t, L_t))`` is asked for the meeting
+        block's two terms (see Notes) before they are computed: it returns
+        ``((f, e_f), (b, e_b))`` with ``|W|^p @ a_s = f 2^{e_f}`` and
+        ``|W|^p.T @ b_t = b 2^{e_b}`` in the dtype of ``a_s``, or None to let
+        them be computed here. Path-SGD uses it to update that block in the
+        same pass (:mod:`dagnet.native`).
 
     Notes
     -----
     Every weight block is read once, except that blocks out of levels at or
-    above the largest block's target are read twice. The largest block
-    (i -> j) gives both its terms in one pass: all betas down to level j
-    are computed first, then all alphas, then the remaining betas.
+    above the largest block's target are read twice. The largest dense
+    block (i -> j) not out of the inputs, the meeting block, gives both its
+    terms in one pass: all betas down to level j are computed first, then
+    all alphas, then the remaining betas. So alpha_i and beta_j, which set
+    that block's own gamma, are final when its terms are needed.
     """
     p = check_p(p)
     use_max = p == math.inf
@@ -252,10 +261,13 @@ def alpha_beta(module, p=2, fused=False, dtype=None):
                 continue
             vec, log = (None, 0.0) if block.source == "bias" else alpha[block.source]
             if index == meet:
-                bvec, blog = beta[block.target]
-                f, b, e = _sweep(module, block, p, fwd=vec, bwd=bvec, fused=fused,
-                                 dtype=dtype)
-                bwd_terms[block.source].append((b, blog + e))
+                terms = meeting and meeting(index, alpha[block.source], beta[k])
+                if not terms:
+                    f, b, e = _sweep(module, block, p, fwd=vec, bwd=beta[k][0],
+                                     fused=fused, dtype=dtype)
+                    terms = (f, e), (b, e)
+                (f, e), (b, eb) = terms
+                bwd_terms[block.source].append((b, beta[k][1] + eb))
             else:
                 f, _, e = _sweep(module, block, p, fwd=vec, fused=fused, dtype=dtype)
             fwd_terms[k].append((f, log + e))

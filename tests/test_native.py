@@ -1,0 +1,174 @@
+"""The compiled CPU kernel of dagnet.native against float64 references."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from test_optim import batches, grads
+
+import dagnet
+import dagnet.optim
+from dagnet import kernels, native
+
+pytestmark = pytest.mark.skipif(not native.available(),
+                                reason="no C compiler with OpenMP here")
+
+
+def reference_products(w, fwd, bwd, p):
+    s = np.abs(w.double().numpy())
+    fwd, bwd = fwd.double().numpy(), bwd.double().numpy()
+    if p == math.inf:
+        return (s * fwd).max(axis=1), (s * bwd[:, None]).max(axis=0)
+    s = s ** p
+    return s @ fwd, bwd @ s
+
+
+def block(rows, cols, seed):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(rows, cols, generator=g) * 0.1
+    vectors = [torch.rand(n, generator=g) + 0.01 for n in (cols, rows, rows, cols)]
+    return w, torch.randn(rows, cols, generator=g), *vectors
+
+
+class TestMeetingStep:
+    @pytest.mark.parametrize("p", [1, 2, math.inf])
+    @pytest.mark.parametrize("shape", [(37, 19), (64, 300), (1, 5), (5, 1)])
+    @pytest.mark.parametrize("threads", [1, 2])
+    def test_products_and_step_match_references(self, p, shape, threads):
+        w, grad, fwd, bwd, inv_rb, inv_ra = block(*shape, seed=shape[0])
+        w[0, :] = 0.0  # a dead row: f = 0 there
+        before = w.clone()
+        expected = before.clone()
+        kernels._update(expected, grad, inv_rb, inv_ra, torch.tensor(-0.3))
+        old = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            f, b = native.meeting_step_(w, grad, fwd, bwd, inv_rb, inv_ra, -0.3, p)
+        finally:
+            torch.set_num_threads(old)
+        f_ref, b_ref = reference_products(before, fwd, bwd, p)
+        np.testing.assert_allclose(f.numpy(), f_ref, rtol=2e-6, atol=0)
+        np.testing.assert_allclose(b.numpy(), b_ref, rtol=2e-6, atol=0)
+        assert torch.equal(w, expected)  # the same float32 operations as the eager step
+
+    @pytest.mark.parametrize("p", [1, 2])
+    @pytest.mark.parametrize("scale", [1e-25, 1e25, 1e-40])
+    def test_rows_outside_float32_range_are_summed_in_float64(self, p, scale):
+        """|w|^2 of 1e-25 is 0 in float32 and of 1e25 is inf; 1e-40 is subnormal."""
+        w, grad, fwd, bwd, inv_rb, inv_ra = block(40, 33, seed=7)
+        w[[3, 17, 39]] *= scale
+        before = w.clone()
+        f, b = native.meeting_step_(w, grad, fwd, bwd, inv_rb, inv_ra, -1e-3, p)
+        f_ref, b_ref = reference_products(before, fwd, bwd, p)
+        np.testing.assert_allclose(f.numpy(), f_ref, rtol=1e-6, atol=0)
+        np.testing.assert_allclose(b.numpy(), b_ref, rtol=1e-6, atol=0)
+        assert f[3] > 0 and math.isfinite(f[17])
+
+    @pytest.mark.parametrize("args, reason", [
+        (dict(dtype=torch.float64), "float64"),
+        (dict(p=3.0), "p = 3"),
+        (dict(transpose=True), "not contiguous"),
+    ])
+    def test_declines_what_it_does_not_cover_and_leaves_w_alone(self, args, reason):
+        w, grad, fwd, bwd, inv_rb, inv_ra = block(8, 8, seed=1)
+        dtype = args.get("dtype", torch.float32)
+        w, grad, fwd, bwd, inv_rb, inv_ra = (t.to(dtype) for t in
+                                             (w, grad, fwd, bwd, inv_rb, inv_ra))
+        if args.get("transpose"):
+            w = w.t()
+        before = w.clone()
+        out = native.meeting_step_(w, grad, fwd, bwd, inv_rb, inv_ra, -0.1, args.get("p", 2))
+        assert out is None, reason
+        assert torch.equal(w, before)
+
+    def test_vector_of_the_wrong_length_is_refused_by_name(self):
+        w, grad, fwd, bwd, inv_rb, inv_ra = block(8, 5, seed=2)
+        with pytest.raises(ValueError, match=r"inv_ra must have shape \(5,\).*got \(8,\)"):
+            native.meeting_step_(w, grad, fwd, bwd, inv_rb, inv_rb, -0.1, 2)
+
+
+@pytest.fixture
+def meeting_calls(monkeypatch):
+    """Records whether each call of the kernel from Path-SGD stepped a block."""
+    calls = []
+
+    def spy(*args):
+        out = native.meeting_step_(*args)
+        calls.append(out is not None)
+        return out
+    monkeypatch.setattr(dagnet.optim, "meeting_step_", spy)
+    return calls
+
+
+class TestPathSGDThroughTheKernel:
+    @pytest.mark.parametrize("p", [1, 2, math.inf])
+    @pytest.mark.parametrize("sizes, skips, bias", [
+        ([6, 24, 20, 3], [(0, 3)], True), ([5, 12, 16, 8, 2], [(1, 4), (0, 2)], False),
+    ])
+    def test_steps_match_brute_force_gamma(self, meeting_calls, p, sizes, skips, bias):
+        net = dagnet.layered(sizes, skips=skips, bias=bias, seed=len(sizes))
+        module = net.compile(dtype=torch.float32)
+        x, y = next(batches(net, 1))
+        grads(module, x.float(), y)
+        grad = module.edge_gradients()
+        gamma = dagnet.pathnorm.path_scaling(net.expand(), p)
+        dagnet.PathSGD(module, lr=0.1, p=p, fused=True).step()
+        assert meeting_calls == [True]
+        after = module.to_dagnet()
+        for u, v in net.edges:
+            w = net.weight_matrix(u, v).astype(np.float32).astype(np.float64)
+            g = np.asarray(grad[u, v], dtype=np.float64).reshape(w.shape)
+            c = np.array([[gamma[uj, vi] for uj in net.units(u)] for vi in net.units(v)])
+            expected = w - 0.1 * np.divide(g, c, out=np.zeros_like(g), where=c > 0)
+            np.testing.assert_allclose(after.weight_matrix(u, v), expected, rtol=1e-5,
+                                       atol=1e-5 * np.abs(expected - w).max(), err_msg=str((u, v)))
+
+    def test_tiny_weights_in_the_meeting_block_keep_the_float64_step(self, meeting_calls):
+        """Weights near 1e-25 in hidden1 -> hidden2: float32 squares would be 0."""
+        net = dagnet.layered([3, 16, 16, 2], seed=0)
+        tiny = net.with_weights({e: net.weight(*e) * 1e-25 for e in net.edges
+                                 if e == ("hidden1", "hidden2")})
+        moved = []
+        for dtype in (torch.float64, torch.float32):
+            module = tiny.compile(dtype=dtype)
+            x, y = next(batches(tiny, 1))
+            grads(module, x.to(dtype), y)
+            dagnet.PathSGD(module, lr=0.1, fused=True).step()
+            after = module.to_dagnet()
+            moved.append({e: after.weight_matrix(*e) - tiny.weight_matrix(*e)
+                          for e in net.edges})
+        assert meeting_calls == [True]  # float64 does not go through the kernel
+        for e in net.edges:
+            assert np.abs(moved[0][e]).max() > 0, e
+            np.testing.assert_allclose(moved[1][e], moved[0][e], rtol=1e-3,
+                                       atol=1e-3 * np.abs(moved[0][e]).max())
+
+    def test_momentum_and_eager_mode_leave_the_kernel_out(self, meeting_calls):
+        net = dagnet.layered([4, 16, 16, 2], seed=0)
+        module = net.compile(dtype=torch.float32)
+        x, y = next(batches(net, 1))
+        for opt in (dagnet.PathSGD(module, lr=0.1, momentum=0.5, fused=True),
+                    dagnet.PathSGD(module, lr=0.1, fused=False)):
+            grads(module, x.float(), y)
+            opt.step()
+        assert meeting_calls == []
+
+    def test_without_a_compiler_it_warns_once_and_steps_the_same(self, monkeypatch):
+        net = dagnet.layered([4, 16, 16, 2], seed=0)
+        x, y = next(batches(net, 1))
+        results = []
+        for broken in (False, True):
+            if broken:
+                monkeypatch.setattr(native, "_library", {})
+                monkeypatch.setattr(native, "_compiler", lambda: ["false"])
+            module = net.compile(dtype=torch.float32)
+            grads(module, x.float(), y)
+            if broken:
+                with pytest.warns(UserWarning, match="CPU Path-SGD kernel is unavailable"):
+                    dagnet.PathSGD(module, lr=0.1, fused=True).step()
+            else:
+                dagnet.PathSGD(module, lr=0.1, fused=True).step()
+            results.append([w.detach().clone() for w in module.parameters()])
+        for a, b in zip(*results):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
