@@ -5,7 +5,9 @@
 A step is zero_grad, forward, backward and the update, at batch 100. Prints
 the median time of each and the ratio Path-SGD / SGD (target <= 1.10),
 measured in one run with the two timed in alternation. ``--eager`` turns the
-torch.compile-fused update off (``PathSGD(..., fused=False)``).
+torch.compile-fused update off (``PathSGD(..., fused=False)``); ``CC=false``
+in the environment makes the build of dagnet.native fail, which shows the
+step without it.
 """
 
 import sys
@@ -36,8 +38,10 @@ def main(argv):
         return run
 
     t = interleaved({name: step(name) for name in models}, repeats=30)
-    print(f"sizes {sizes}, batch 100, {threads()} threads, "
-          f"update {'eager' if fused is False else 'fused'}")
+    route = "eager" if fused is False else \
+        "fused, meeting block by dagnet.native" if dagnet.native.available() else \
+        "fused, dagnet.native unavailable"
+    print(f"sizes {sizes}, batch 100, {threads()} threads, update {route}")
     print(f"SGD step       {t['sgd'] * 1e3:8.2f} ms")
     print(f"Path-SGD step  {t['pathsgd'] * 1e3:8.2f} ms")
     print(f"ratio Path-SGD / SGD = {t['pathsgd'] / t['sgd']:.3f}  (target <= 1.10)")

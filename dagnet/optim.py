@@ -18,7 +18,9 @@ any kind, ``.data`` included, are seen). Large dense blocks go through the
 fused kernels of :mod:`dagnet.kernels` in the module's dtype; where ``|w|^p``
 overflows or underflows there (an alpha or beta that is not finite or is
 0), the step recomputes them with every block scaled by a power of two, and
-in float64 if that still overflows.
+in float64 if that still overflows. In a float32 network on CPU the largest
+hidden-to-hidden block is stepped in the very pass that takes its share of
+alpha and beta (:mod:`dagnet.native`), so it is read once a step, as in SGD.
 
 Edges with ``gamma = 0`` lie only on paths through another zero weight; for
 positively homogeneous activations their gradient is zero too and their step
@@ -58,10 +60,15 @@ def _inverse(x):
     return inv.clamp_(max=torch.finfo(x.dtype).max)
 
 
+def _finite_and_nonzero(vectors):
+    """``(all finite, all nonzero)`` over the entries of some vectors."""
+    flat = torch.cat(vectors)
+    return bool(torch.isfinite(flat).all()), bool((flat != 0).all())
+
+
 def _health(alpha, beta):
     """``(all finite, all nonzero)`` over the normalised alpha and beta vectors."""
-    flat = torch.cat([v for v, _ in alpha] + [x[0] for x in beta if x])
-    return bool(torch.isfinite(flat).all()), bool((flat != 0).all())
+    return _finite_and_nonzero([v for v, _ in alpha] + [x[0] for x in beta if x])
 
 
 def _alpha_beta(module, p, fused, meeting=None):
@@ -119,7 +126,7 @@ class _MeetingStep:
     def _step(self, index, alpha_s, beta_t):
         block = self.module.blocks[index]
         w = getattr(self.module, block.param)
-        if w.grad is None or not _health([alpha_s, beta_t], []) == (True, True):
+        if w.grad is None or not all(_finite_and_nonzero([alpha_s[0], beta_t[0]])):
             return None
         inverses = _InverseFactors({block.source: alpha_s}, {block.target: beta_t}, self.p)
         log = inverses.log(block)
@@ -215,8 +222,9 @@ def path_sgd_step_(module, lr, p=2, momentum=0.0, buffers=None, fused=None):
         One momentum buffer (or None) per block, updated in place.
     fused : bool or None
         Use the compiled kernels of :mod:`dagnet.kernels` for the alpha / beta
-        products and the update of dense blocks (None: for blocks of at least
-        ``FUSED_MIN_ELEMENTS`` entries; False: never).
+        products and the update of dense blocks, and :mod:`dagnet.native` for
+        the meeting block (None: for blocks of at least ``FUSED_MIN_ELEMENTS``
+        entries; False: never).
 
     Returns
     -------
@@ -277,7 +285,9 @@ class PathSGD(Optimizer):
         Take the alpha / beta products of dense blocks and update them with
         ``torch.compile``-fused kernels (None: for blocks of at least
         ``dagnet.kernels.FUSED_MIN_ELEMENTS`` entries; True: all; False:
-        none). See :mod:`dagnet.kernels`.
+        none). See :mod:`dagnet.kernels`. Where it applies (float32 on CPU,
+        no momentum), the largest hidden-to-hidden block is stepped in the
+        pass that takes its products instead (:mod:`dagnet.native`).
 
     Notes
     -----
