@@ -18,6 +18,22 @@ def grads(module, x, y):
     return loss.detach()
 
 
+def assert_float32_step_matches_float64(net, rtol=1e-3):
+    """One fused Path-SGD step moves every weight in float32 as in float64."""
+    steps = []
+    for dtype in (torch.float64, torch.float32):
+        module = net.compile(dtype=dtype)
+        x, y = next(batches(net, 1))
+        grads(module, x.to(dtype), y)
+        dagnet.PathSGD(module, lr=0.1, fused=True).step()
+        steps.append(module.to_dagnet())
+    for e in net.edges:
+        moved = steps[0].weight_matrix(*e) - net.weight_matrix(*e)
+        assert np.abs(moved).max() > 0, e
+        np.testing.assert_allclose(steps[1].weight_matrix(*e) - net.weight_matrix(*e),
+                                   moved, rtol=rtol, atol=rtol * np.abs(moved).max())
+
+
 def batches(net, n=50, batch=8, seed=0):
     g = torch.Generator().manual_seed(seed)
     for _ in range(n):
@@ -284,18 +300,7 @@ class TestKernels:
         net = dagnet.layered([3, 16, 16, 2], seed=0)
         tiny = net.with_weights({e: net.weight(*e) * 1e-25 for e in net.edges
                                  if e[1] == "hidden1"})
-        steps = []
-        for dtype in (torch.float64, torch.float32):
-            module = tiny.compile(dtype=dtype)
-            x, y = next(batches(tiny, 1))
-            grads(module, x.to(dtype), y)
-            dagnet.PathSGD(module, lr=0.1, fused=True).step()
-            steps.append(module.to_dagnet())
-        for e in net.edges:
-            moved = steps[0].weight_matrix(*e) - tiny.weight_matrix(*e)
-            assert np.abs(moved).max() > 0, e
-            np.testing.assert_allclose(steps[1].weight_matrix(*e) - tiny.weight_matrix(*e),
-                                       moved, rtol=1e-3, atol=1e-3 * np.abs(moved).max())
+        assert_float32_step_matches_float64(tiny)
 
 
 def test_float32_overflow_of_squares_falls_back_to_float64():
