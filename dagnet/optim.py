@@ -22,6 +22,10 @@ in float64 if that still overflows. In a float32 network on CPU the largest
 hidden-to-hidden block is stepped in the very pass that takes its share of
 alpha and beta (:mod:`dagnet.native`), so it is read once a step, as in SGD.
 
+In float32, an alpha or beta more than about 2^126 below the largest of its
+level (a range no float32 vector holds) is stored as 0; the edges whose gamma
+it sets then get no step. Networks with such ranges need float64.
+
 Edges with ``gamma = 0`` lie only on paths through another zero weight; for
 positively homogeneous activations their gradient is zero too and their step
 is set to exactly 0, never 0 / 0.
@@ -42,6 +46,7 @@ from torch.optim import Optimizer
 
 from dagnet.compiled import CompiledDagNet
 from dagnet.kernels import FUSED_MIN_ELEMENTS, dense_update_, scratch_size
+from dagnet import native
 from dagnet.native import meeting_step_
 from dagnet.pathnorm import (_meeting_block, alpha_beta, check_p, gamma_exponent,
                              gamma_power, pow2, workspace)
@@ -317,6 +322,8 @@ class PathSGD(Optimizer):
             warnings.warn("the network has activations that are not positively "
                           "homogeneous; Path-SGD then loses its rescaling invariance",
                           stacklevel=2)
+        if _meeting_applies(module, fused, momentum):
+            native.available(stacklevel=2)  # build now: a failure warns at the caller
         params = [getattr(module, b.param) for b in module.blocks]
         super().__init__(params, dict(lr=lr, p=p, momentum=momentum))
         self.module = module

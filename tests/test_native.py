@@ -27,7 +27,7 @@ def reference_products(w, fwd, bwd, p):
 def block(rows, cols, seed):
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(rows, cols, generator=g) * 0.1
-    vectors = [torch.rand(n, generator=g) + 0.01 for n in (cols, rows, rows, cols)]
+    vectors = [torch.rand(n, generator=g) * 0.99 + 0.01 for n in (cols, rows, rows, cols)]
     return w, torch.randn(rows, cols, generator=g), *vectors
 
 
@@ -52,7 +52,7 @@ class TestMeetingStep:
         np.testing.assert_allclose(b.numpy(), b_ref, rtol=2e-6, atol=0)
         assert torch.equal(w, expected)  # the same float32 operations as the eager step
 
-    @pytest.mark.parametrize("p", [1, 2])
+    @pytest.mark.parametrize("p", [1, 2, math.inf])
     @pytest.mark.parametrize("scale", [1e-25, 1e25, 1e-40])
     def test_rows_outside_float32_range_are_summed_in_float64(self, p, scale):
         """|w|^2 of 1e-25 is 0 in float32 and of 1e25 is inf; 1e-40 is subnormal."""
@@ -64,6 +64,35 @@ class TestMeetingStep:
         np.testing.assert_allclose(f.numpy(), f_ref, rtol=1e-6, atol=0)
         np.testing.assert_allclose(b.numpy(), b_ref, rtol=1e-6, atol=0)
         assert f[3] > 0 and math.isfinite(f[17])
+
+    @pytest.mark.parametrize("p", [1, 2, math.inf])
+    def test_nan_and_inf_reach_the_products_as_in_torch(self, p):
+        w, grad, fwd, bwd, inv_rb, inv_ra = block(20, 9, seed=3)
+        w[4, 2], w[11, 7] = math.nan, math.inf
+        before = w.clone()
+        f, b = native.meeting_step_(w, grad, fwd, bwd, inv_rb, inv_ra, -0.1, p)
+        f_ref, b_ref = reference_products(before, fwd, bwd, p)
+        np.testing.assert_array_equal(np.isnan(f.numpy()), np.isnan(f_ref))
+        np.testing.assert_array_equal(np.isnan(b.numpy()), np.isnan(b_ref))
+        assert math.isinf(f[11]) and math.isnan(f[4])
+        finite = np.isfinite(f_ref)
+        np.testing.assert_allclose(f.numpy()[finite], f_ref[finite], rtol=2e-6)
+
+    def test_step_tells_autograd_that_w_changed(self):
+        w, grad, fwd, bwd, inv_rb, inv_ra = block(8, 8, seed=4)
+        version = w._version
+        assert native.meeting_step_(w, grad, fwd, bwd, inv_rb, inv_ra, -0.1, 2) is not None
+        assert w._version > version
+
+    @pytest.mark.parametrize("which, value", [("fwd", 1e-9), ("bwd", 1e-9), ("fwd", 2.0),
+                                              ("bwd", math.nan)])
+    def test_vectors_outside_its_range_are_declined(self, which, value):
+        """Entries must lie in [2^-24, 1]: below, products with small |w|^p underflow."""
+        w, grad, fwd, bwd, inv_rb, inv_ra = block(8, 8, seed=5)
+        (fwd if which == "fwd" else bwd)[3] = value
+        before = w.clone()
+        assert native.meeting_step_(w, grad, fwd, bwd, inv_rb, inv_ra, -0.1, 2) is None
+        assert torch.equal(w, before)
 
     @pytest.mark.parametrize("args, reason", [
         (dict(dtype=torch.float64), "float64"),
@@ -133,6 +162,20 @@ class TestPathSGDThroughTheKernel:
                                  if e == ("hidden1", "hidden2")})
         assert_float32_step_matches_float64(tiny)
         assert meeting_calls == [True]  # float64 does not go through the kernel
+
+    def test_a_tiny_beta_entry_sends_the_block_the_other_way(self, meeting_calls):
+        """Weights 1e-15 into a unit whose beta is 1e-20 of its level's largest:
+        |w|^2 times that underflows float32, so the kernel must not take it."""
+        net = dagnet.layered([3, 4, 4, 2], bias=False, seed=0)
+        w12 = np.full((4, 4), 1e-15)
+        w12[1:, 0] = 0.0  # hidden1 unit 0 feeds hidden2 unit 0 only
+        w23 = np.full((2, 4), 1e15) * [[1.0], [-0.5]]
+        w23[:, 0] = [1e5, -0.3e5]
+        net = net.with_weights({("input", "hidden1"): np.abs(net.weight_matrix(
+            "input", "hidden1")) + 0.5, ("hidden1", "hidden2"): w12,
+            ("hidden2", "output"): w23})
+        assert_float32_step_matches_float64(net)
+        assert meeting_calls == [False]
 
     def test_momentum_and_eager_mode_leave_the_kernel_out(self, meeting_calls):
         net = dagnet.layered([4, 16, 16, 2], seed=0)
