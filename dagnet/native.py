@@ -134,6 +134,10 @@ def _safe_range(p, n_cols):
     return (math.sqrt(lo), math.sqrt(top)) if p == 2.0 else (lo, top)
 
 
+def _shares_memory(a, b):
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
 def meeting_step_(w, grad, fwd, bwd, inv_rb, inv_ra, value, p):
     r"""Products of ``|w|^p`` with ``fwd`` and ``bwd``, then the step, in one pass.
 
@@ -157,15 +161,17 @@ def meeting_step_(w, grad, fwd, bwd, inv_rb, inv_ra, value, p):
     -------
     (f, b) : float64 tensors, or None
         None (and ``w`` untouched) where the kernel does not apply: not a
-        contiguous float32 CPU block, p not in {1, 2, inf}, vector entries
-        outside [2^-24, 1], or no kernel.
+        contiguous float32 CPU block (or an empty one, or one sharing memory
+        with ``grad``), p not in {1, 2, inf}, vector entries outside
+        [2^-24, 1], or no kernel.
     """
     kind = _KINDS.get(float(p))
     tensors = (w, grad, fwd, bwd, inv_rb, inv_ra)
     if kind is None or w.dim() != 2 or any(
             t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
         return None
-    if not (w.is_contiguous() and grad.is_contiguous()) or grad.shape != w.shape:
+    if not (w.is_contiguous() and grad.is_contiguous()) or grad.shape != w.shape \
+            or w.numel() == 0 or _shares_memory(w, grad):
         return None
     m, n = w.shape
     for name, t, size in (("fwd", fwd, n), ("bwd", bwd, m), ("inv_rb", inv_rb, m),

@@ -44,12 +44,12 @@ import warnings
 import torch
 from torch.optim import Optimizer
 
+from dagnet import native
 from dagnet.compiled import CompiledDagNet
 from dagnet.kernels import FUSED_MIN_ELEMENTS, dense_update_, scratch_size
-from dagnet import native
 from dagnet.native import meeting_step_
-from dagnet.pathnorm import (_meeting_block, alpha_beta, check_p, gamma_exponent,
-                             gamma_power, pow2, workspace)
+from dagnet.pathnorm import (alpha_beta, check_p, gamma_exponent, gamma_power,
+                             meeting_block, pow2, workspace)
 
 __all__ = ["PathSGD", "path_sgd_step_"]
 
@@ -203,7 +203,7 @@ def _scaled_gradient(module, block, grad, inv_ra, inv_rb):
 
 def _meeting_applies(module, fused, momentum):
     """Whether to try the one-pass kernel on the meeting block."""
-    index = _meeting_block(module)
+    index = meeting_block(module)
     if fused is False or momentum or index is None:
         return False
     w = getattr(module, module.blocks[index].param)

@@ -172,7 +172,7 @@ def _normalised(terms, like, use_max):
     return total * pow2(-exponent), ref + exponent
 
 
-def _meeting_block(module):
+def meeting_block(module):
     """The largest dense block whose backward term is needed (not out of the inputs).
 
     Its forward and backward terms share one pass.
@@ -231,7 +231,7 @@ def alpha_beta(module, p=2, fused=False, dtype=None, meeting=None):
     if dtype is not None:
         anchor = anchor.to(dtype)
         fused = False
-    meet = _meeting_block(module)
+    meet = meeting_block(module)
     top = module.n_levels if meet is None else blocks[meet].target
     fwd_terms = {k: [] for k in range(module.n_levels)}
     bwd_terms = {k: [] for k in range(module.n_levels)}

@@ -98,6 +98,7 @@ class TestMeetingStep:
         (dict(dtype=torch.float64), "float64"),
         (dict(p=3.0), "p = 3"),
         (dict(transpose=True), "not contiguous"),
+        (dict(alias=True), "grad shares w's memory"),
     ])
     def test_declines_what_it_does_not_cover_and_leaves_w_alone(self, args, reason):
         w, grad, fwd, bwd, inv_rb, inv_ra = block(8, 8, seed=1)
@@ -106,6 +107,8 @@ class TestMeetingStep:
                                              (w, grad, fwd, bwd, inv_rb, inv_ra))
         if args.get("transpose"):
             w = w.t()
+        if args.get("alias"):
+            grad = w
         before = w.clone()
         p = args.get("p", 2)
         out = native.meeting_step_(w, grad, fwd, bwd, inv_rb, inv_ra, -0.1, p)
