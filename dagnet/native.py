@@ -52,7 +52,7 @@ PARALLEL_MIN = 1 << 16
 """Blocks with fewer entries run on the calling thread only."""
 
 SMALLEST_ENTRY = 2.0 ** -24
-"""The vectors ``fwd`` and ``bwd`` must lie in [SMALLEST_ENTRY, 1]."""
+"""Nonzero entries of ``fwd`` and ``bwd`` must lie in [SMALLEST_ENTRY, 1]."""
 
 _library = {}
 
@@ -134,6 +134,13 @@ def _safe_range(p, n_cols):
     return (math.sqrt(lo), math.sqrt(top)) if p == 2.0 else (lo, top)
 
 
+def _normalised(v):
+    """Whether every entry of ``v`` is 0 or in [SMALLEST_ENTRY, 1] (NaN: no)."""
+    low, high = torch.aminmax(v)
+    smallest = torch.where(v > 0, v, torch.ones_like(v)).min()
+    return float(low) >= 0.0 and float(high) <= 1.0 and float(smallest) >= SMALLEST_ENTRY
+
+
 def _shares_memory(a, b):
     return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
@@ -151,8 +158,8 @@ def meeting_step_(w, grad, fwd, bwd, inv_rb, inv_ra, value, p):
     ``w <- w + value * grad * outer(inv_rb, inv_ra)`` in place, with the same
     float32 operations as :func:`dagnet.kernels.dense_update_`.
 
-    ``fwd`` and ``bwd`` are normalised vectors: every entry must lie in
-    [``SMALLEST_ENTRY``, 1] (2^-24 to 1). Within that, every product is taken
+    ``fwd`` and ``bwd`` are normalised vectors: every entry must be 0 or lie
+    in [``SMALLEST_ENTRY``, 1] (2^-24 to 1). Within that, every product is taken
     without overflow or underflow: in float32 for rows whose ``|w|`` lie in
     the range of :func:`_safe_range`, in float64 for the other rows (NaN or
     inf included, which then reach ``f`` and ``b`` as in torch).
@@ -162,7 +169,7 @@ def meeting_step_(w, grad, fwd, bwd, inv_rb, inv_ra, value, p):
     (f, b) : float64 tensors, or None
         None (and ``w`` untouched) where the kernel does not apply: not a
         contiguous float32 CPU block (or an empty one, or one sharing memory
-        with ``grad``), p not in {1, 2, inf}, vector entries outside
+        with ``grad``), p not in {1, 2, inf}, nonzero vector entries outside
         [2^-24, 1], or no kernel.
     """
     kind = _KINDS.get(float(p))
@@ -179,8 +186,7 @@ def meeting_step_(w, grad, fwd, bwd, inv_rb, inv_ra, value, p):
         if t.shape != (size,):
             raise ValueError(f"{name} must have shape ({size},) for a block of shape "
                              f"{tuple(w.shape)}; got {tuple(t.shape)}")
-    if not all(SMALLEST_ENTRY <= float(x) <= 1.0 for v in (fwd, bwd)
-               for x in torch.aminmax(v)):
+    if not (_normalised(fwd) and _normalised(bwd)):
         return None
     fn = _kernel()
     if fn is None:

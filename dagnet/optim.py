@@ -15,10 +15,10 @@ included). With momentum ``mu`` the scaled gradient feeds a buffer,
 alpha and beta are computed from the weights as they are when the step is
 taken (nothing derived from the weights is kept between steps, so edits of
 any kind, ``.data`` included, are seen). Large dense blocks go through the
-fused kernels of :mod:`dagnet.kernels` in the module's dtype; where ``|w|^p``
-overflows or underflows there (an alpha or beta that is not finite or is
-0), the step recomputes them with every block scaled by a power of two, and
-in float64 if that still overflows. In a float32 network on CPU the largest
+fused kernels of :mod:`dagnet.kernels` in the module's dtype; a block whose
+products over- or underflow there is recomputed with its weights scaled by a
+power of two, and alpha and beta are recomputed in float64 if they still
+overflow. In a float32 network on CPU the largest
 hidden-to-hidden block is stepped in the very pass that takes its share of
 alpha and beta (:mod:`dagnet.native`), so it is read once a step, as in SGD.
 
@@ -65,27 +65,16 @@ def _inverse(x):
     return inv.clamp_(max=torch.finfo(x.dtype).max)
 
 
-def _finite_and_nonzero(vectors):
-    """``(all finite, all nonzero)`` over the entries of some vectors."""
-    flat = torch.cat(vectors)
-    return bool(torch.isfinite(flat).all()), bool((flat != 0).all())
-
-
-def _health(alpha, beta):
-    """``(all finite, all nonzero)`` over the normalised alpha and beta vectors."""
-    return _finite_and_nonzero([v for v, _ in alpha] + [x[0] for x in beta if x])
+def _finite(vectors):
+    return bool(torch.isfinite(torch.cat(vectors)).all())
 
 
 def _alpha_beta(module, p, fused, meeting=None):
-    """alpha and beta for a step: fused and unscaled first where allowed, then
-    scaled where that gave a 0 (perhaps an underflow) or an inf, then float64
-    where even the scaled ones overflow the module's dtype."""
+    """alpha and beta for a step, in float64 where the module's dtype
+    overflows. (Blocks whose unscaled products over- or underflow are
+    recomputed scaled one by one inside :func:`alpha_beta`.)"""
     alpha, beta = alpha_beta(module, p, fused=fused, meeting=meeting)
-    finite, nonzero = _health(alpha, beta)
-    if fused is not False and not (finite and nonzero):
-        alpha, beta = alpha_beta(module, p, meeting=meeting)  # every block scaled first
-        finite, _ = _health(alpha, beta)
-    if not finite:
+    if not _finite([v for v, _ in alpha] + [x[0] for x in beta if x]):
         alpha, beta = alpha_beta(module, p, dtype=torch.float64, meeting=meeting)
     return alpha, beta
 
@@ -107,10 +96,10 @@ class _MeetingStep:
     Its gamma needs only alpha of its source level and beta of its target
     level, both final when ``alpha_beta`` asks for the block's terms. The
     first call decides: where the fused kernel applies (no momentum, a
-    gradient, those two vectors finite and nonzero, the step representable
-    in float32, a float32 CPU block), it updates the block and keeps its
-    terms, which later calls (the scaled or float64 recomputations of
-    ``_alpha_beta``) are given back, since the block has changed since;
+    gradient, those two vectors finite, the step representable in float32,
+    a float32 CPU block), it updates the block and keeps its terms, which a
+    later call (the float64 recomputation of ``_alpha_beta``) is given back,
+    since the block has changed since;
     otherwise every call answers None and the block is stepped as any other.
     """
 
@@ -131,10 +120,12 @@ class _MeetingStep:
     def _step(self, index, alpha_s, beta_t):
         block = self.module.blocks[index]
         w = getattr(self.module, block.param)
-        if w.grad is None or not all(_finite_and_nonzero([alpha_s[0], beta_t[0]])):
+        if w.grad is None or not _finite([alpha_s[0], beta_t[0]]):
             return None
         inverses = _InverseFactors({block.source: alpha_s}, {block.target: beta_t}, self.p)
         log = inverses.log(block)
+        if log == -math.inf:  # gamma = 0 on the whole block: nothing to step
+            return None
         value = -self.lr * pow2(min(-log, 1023))
         (inv_ra, max_a), (inv_rb, max_b) = (inverses.get("alpha", block.source, w.dtype),
                                             inverses.get("beta", block.target, w.dtype))

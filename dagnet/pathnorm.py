@@ -78,9 +78,8 @@ def workspace(module, numel, dtype=None):
     return buf[:numel]
 
 
-def row_chunks(module, block, dtype=None):
+def row_chunks(w):
     """``(rows, view of w)`` pieces of a dense block small enough for the cache."""
-    w = _weight(module, block, dtype)
     if w.dim() == 1:
         yield slice(None), w
         return
@@ -107,24 +106,50 @@ def _sweep(module, block, p, fwd=None, bwd=None, fused=False, dtype=None):
     Returns ``(f, b, e)``: the products are ``f * 2^e`` and ``b * 2^e``.
     Either vector may be None; the bias source takes ``fwd = None`` and gives
     its column of ``|w|^p``. With ``fused`` True or None (see
-    :func:`alpha_beta`) nothing is scaled (``e = 0``) and a large dense block
-    goes through :func:`dagnet.kernels.power_products`. With ``fused`` False
-    the block is first divided by the power of two nearest its largest entry,
-    so that ``|w|^p`` neither overflows nor underflows whatever the scale of
-    the weights. Outside the compiled kernels a dense block is raised to the
-    power a chunk of rows at a time, both products taken from the same chunk.
-    ``dtype`` casts the weights first.
+    :func:`alpha_beta`) the products are first taken unscaled (``e = 0``), a
+    large dense block through :func:`dagnet.kernels.power_products`, and kept
+    if :func:`_exact` finds them free of overflow and underflow. Otherwise,
+    and always with ``fused`` False, the block is first divided by the power
+    of two nearest its largest entry, so that ``|w|^p`` neither overflows nor
+    underflows whatever the scale of the weights. Outside the compiled
+    kernels a dense block is raised to the power a chunk of rows at a time,
+    both products taken from the same chunk. ``dtype`` casts the weights
+    first.
     """
+    w = _weight(module, block, dtype)
+    if fused is not False and dtype is None:
+        f, b, _ = _sweep_at(module, block, p, w, fwd, bwd, fused, 0)
+        terms = 1 if p == math.inf else max(1, w.numel())  # at most, per entry
+        if _exact(f, terms) and _exact(b, terms):
+            return f, b, 0.0
+    return _sweep_at(module, block, p, w, fwd, bwd, False, _block_exponent(w))
+
+
+def _exact(v, n_terms):
+    """Whether products summing ``n_terms`` terms each can be trusted: finite,
+    at most ``2^-8`` of the dtype's largest (so that a few such terms add up
+    without overflow), and no entry below ``n_terms`` times the smallest
+    normal number over the epsilon, under which underflowed terms could
+    weigh in its last bits. An exact 0 is not trusted either: it may be an
+    underflow."""
+    if v is None:
+        return True
+    info = torch.finfo(v.dtype)
+    low, high = torch.aminmax(v) if v.numel() else (v.new_ones(()), v.new_ones(()))
+    return bool(torch.isfinite(v).all()) and float(high) <= info.max * 2.0 ** -8 and \
+        float(low) >= n_terms * info.tiny / info.eps
+
+
+def _sweep_at(module, block, p, w, fwd, bwd, fused, k):
+    """The products of :func:`_sweep` with ``w`` divided by ``2^k`` first."""
     use_max = p == math.inf
     q = 1.0 if use_max else p
-    w = _weight(module, block, dtype)
     dense = block.kind == "dense" and block.source != "bias"
-    unscaled = fused is not False and dtype is None
-    if unscaled and dense and (fused or w.numel() >= FUSED_MIN_ELEMENTS):
+    if k == 0 and dense and fused is not False and \
+            (fused or w.numel() >= FUSED_MIN_ELEMENTS):
         products = power_products(w, fwd, bwd, p)
         if products is not None:
             return (*products, 0.0)
-    k = 0 if unscaled else _block_exponent(w)
     half, e = pow2(-k // 2), q * k  # 2^-k in two factors: 2^1074 overflows
     rest = pow2(-k - (-k // 2))
     if block.kind != "dense" or block.source == "bias":
@@ -135,7 +160,7 @@ def _sweep(module, block, p, fwd=None, bwd=None, fused=False, dtype=None):
         return (*_products(module.block_matrix(block, s), fwd, bwd, use_max), e)
     f = w.new_empty(w.shape[0]) if fwd is not None else None
     b = w.new_zeros(w.shape[1]) if bwd is not None else None
-    for rows, chunk in row_chunks(module, block, dtype):
+    for rows, chunk in row_chunks(w):
         s = workspace(module, chunk.numel(), w.dtype).view_as(chunk)
         power_into(s, torch.mul(chunk, half, out=s).mul_(rest) if k else chunk, p)
         fc, bc = _products(s, fwd, None if bwd is None else bwd[rows], use_max)

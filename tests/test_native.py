@@ -10,6 +10,7 @@ from test_optim import assert_float32_step_matches_float64, batches, grads
 import dagnet
 import dagnet.optim
 from dagnet import kernels, native
+from dagnet.pathnorm import alpha_beta
 
 pytestmark = pytest.mark.skipif(not native.available(),
                                 reason="no C compiler with OpenMP here")
@@ -85,9 +86,10 @@ class TestMeetingStep:
         assert w._version > version
 
     @pytest.mark.parametrize("which, value", [("fwd", 1e-9), ("bwd", 1e-9), ("fwd", 2.0),
-                                              ("bwd", math.nan)])
+                                              ("bwd", math.nan), ("fwd", -0.5)])
     def test_vectors_outside_its_range_are_declined(self, which, value):
-        """Entries must lie in [2^-24, 1]: below, products with small |w|^p underflow."""
+        """Nonzero entries must lie in [2^-24, 1]: below, products with small
+        |w|^p underflow."""
         w, grad, fwd, bwd, inv_rb, inv_ra = block(8, 8, seed=5)
         (fwd if which == "fwd" else bwd)[3] = value
         before = w.clone()
@@ -179,6 +181,22 @@ class TestPathSGDThroughTheKernel:
             ("hidden2", "output"): w23})
         assert_float32_step_matches_float64(net)
         assert meeting_calls == [False]
+
+    def test_a_dead_unit_keeps_the_kernel_and_one_alpha_beta_pass(self, meeting_calls,
+                                                                  monkeypatch):
+        """A hidden unit with no nonzero weight in has alpha = 0 exactly; that
+        must neither send the step the slow way nor change its numbers."""
+        passes = []
+        monkeypatch.setattr(dagnet.optim, "alpha_beta",
+                            lambda *a, **k: passes.append(1) or alpha_beta(*a, **k))
+        net = dagnet.layered([5, 16, 16, 3], seed=2)
+        w01 = net.weight_matrix("input", "hidden1").copy()
+        b1 = net.weight_matrix("bias", "hidden1").copy()
+        w01[3], b1[3] = 0.0, 0.0
+        net = net.with_weights({("input", "hidden1"): w01, ("bias", "hidden1"): b1})
+        assert_float32_step_matches_float64(net, rtol=1e-5)
+        assert meeting_calls == [True]
+        assert len(passes) == 2  # one per dtype: no second pass in float32
 
     def test_momentum_and_eager_mode_leave_the_kernel_out(self, meeting_calls):
         net = dagnet.layered([4, 16, 16, 2], seed=0)

@@ -18,14 +18,14 @@ def grads(module, x, y):
     return loss.detach()
 
 
-def assert_float32_step_matches_float64(net, rtol=1e-3):
+def assert_float32_step_matches_float64(net, rtol=1e-3, p=2):
     """One fused Path-SGD step moves every weight in float32 as in float64."""
     steps = []
     for dtype in (torch.float64, torch.float32):
         module = net.compile(dtype=dtype)
         x, y = next(batches(net, 1))
         grads(module, x.to(dtype), y)
-        dagnet.PathSGD(module, lr=0.1, fused=True).step()
+        dagnet.PathSGD(module, lr=0.1, p=p, fused=True).step()
         steps.append(module.to_dagnet())
     for e in net.edges:
         moved = steps[0].weight_matrix(*e) - net.weight_matrix(*e)
@@ -294,6 +294,26 @@ class TestKernels:
         s = w.abs().numpy() ** p
         np.testing.assert_allclose(products[0].numpy(), s @ fwd.numpy(), rtol=1e-13)
         np.testing.assert_allclose(products[1].numpy(), bwd.numpy() @ s, rtol=1e-13)
+
+    @pytest.mark.parametrize("p, scale", [(2, 3e-22), (1, 3e-44), (math.inf, 3e-44)])
+    def test_subnormal_products_are_recomputed_scaled(self, p, scale):
+        """|w|^p near 1e-43 is a subnormal float32: finite and nonzero, but
+        with few bits left, so the block must be recomputed scaled."""
+        net = dagnet.layered([3, 16, 16, 2], seed=0)
+        tiny = net.with_weights({e: net.weight(*e) * scale for e in net.edges
+                                 if e[1] == "hidden1"})
+        module = tiny.compile(dtype=torch.float32)
+        fast = dagnet.pathnorm.alpha_beta(module, p, fused=True)
+        # the reference starts from the same float32 weights, subnormal ones included
+        same = module.to_dagnet().compile(dtype=torch.float64)
+        exact = dagnet.pathnorm.alpha_beta(same, p)
+        for side in (0, 1):
+            for got, want in zip(fast[side], exact[side]):
+                if want is None:
+                    continue
+                (v, lv), (u, lu) = got, want
+                np.testing.assert_allclose(v.double().numpy() * 2.0 ** (lv - lu),
+                                           u.numpy(), rtol=1e-5)
 
     def test_squares_that_underflow_float32_are_recomputed_scaled(self):
         """Weights near 1e-25 square to 0 in float32; gamma must not become 0."""
