@@ -226,10 +226,12 @@ def alpha_beta(module, p=2, fused=False, dtype=None, meeting=None):
     fused : bool or None, default False
         Take the products of large dense blocks with the compiled kernels of
         :func:`dagnet.kernels.power_products` (None: for blocks of at least
-        ``FUSED_MIN_ELEMENTS`` entries), unscaled: faster, but ``|w|^p`` may
-        then overflow or underflow the module's dtype, which the caller must
-        check (Path-SGD does). False: every block is scaled by a power of two
-        first, so nothing over- or underflows on the way.
+        ``FUSED_MIN_ELEMENTS`` entries), and every block's products unscaled
+        first: faster, and a block whose unscaled products over- or underflow
+        (or hold a 0) is recomputed scaled. False: every block is scaled by a
+        power of two first, so nothing over- or underflows on the way. Either
+        way the combined alpha or beta of a level can still overflow the
+        module's dtype; the caller checks (Path-SGD then uses float64).
     dtype : torch.dtype, optional
         Compute in this dtype instead of the module's (e.g. float64 when
         ``|w|^p`` overflows float32).
