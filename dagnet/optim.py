@@ -177,6 +177,7 @@ def _representable(value, max_a, max_b, dtype):
     """Whether ``value * outer(inv_rb, inv_ra)`` can be formed in ``dtype``."""
     info = torch.finfo(dtype)
     return info.tiny < abs(value) and abs(value) * max_a * max_b < info.max and \
+        max_a * max_b < info.max and \
         max_a < info.max and max_b < info.max
 
 
@@ -253,14 +254,16 @@ def path_sgd_step_(module, lr, p=2, momentum=0.0, buffers=None, fused=None):
             dense_update_(w, w.grad, inv_rb, inv_ra, value, fused=fused,
                           scratch=workspace(module, scratch_size(w)))
             continue
-        step = _scaled_gradient(module, block, w.grad, inv_ra, inv_rb).mul_(-value / lr)
-        if momentum:
-            if buffers[i] is None:
-                buffers[i] = step
-            else:
-                buffers[i].mul_(momentum).add_(step)
-            step = buffers[i]
-        w.add_(step, alpha=-lr)
+        step = _scaled_gradient(module, block, w.grad, inv_ra, inv_rb)
+        if not momentum:  # value holds lr: the step never exceeds what it adds to w
+            w.add_(step.mul_(value))
+            continue
+        step.mul_(-value / lr)  # the buffer holds grad / gamma, lr apart, as in SGD
+        if buffers[i] is None:
+            buffers[i] = step
+        else:
+            buffers[i].mul_(momentum).add_(step)
+        w.add_(buffers[i], alpha=-lr)
     return buffers
 
 

@@ -181,11 +181,21 @@ def _products(m, fwd, bwd, use_max):
 
 
 def _normalised(terms, like, use_max):
-    """Combine ``[(vector, exponent)]`` into one normalised ``(vector, exponent)``."""
-    terms = [(t, s) for t, s in terms if s > -math.inf]
+    """Combine ``[(vector, exponent)]`` into one normalised ``(vector, exponent)``.
+
+    The common exponent comes from each term's largest entry, not from its
+    nominal exponent alone: a term that is all 0 (a zero-initialised block)
+    must not set it, or the real terms would be flushed to 0.
+    """
+    sized = []
+    for t, s in terms:
+        top = float(t.max()) if t.numel() and s > -math.inf else 0.0
+        if top > 0 or math.isnan(top):
+            sized.append((t, s, math.frexp(top)[1] if math.isfinite(top) else 0))
+    terms = [(t, s) for t, s, _ in sized]
     if not terms:
         return torch.zeros_like(like), -math.inf
-    ref = max(s for _, s in terms)
+    ref = max(s + e for _, s, e in sized)
     total = None
     for t, s in terms:
         t = t * pow2(s - ref)

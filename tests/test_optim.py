@@ -34,6 +34,20 @@ def assert_float32_step_matches_float64(net, rtol=1e-3, p=2):
                                    moved, rtol=rtol, atol=rtol * np.abs(moved).max())
 
 
+def assert_alpha_beta_match_float64(module, p):
+    """alpha and beta of a float32 module (fused route) against float64 ones
+    computed from the same float32 weights."""
+    fast = dagnet.pathnorm.alpha_beta(module, p, fused=True)
+    exact = dagnet.pathnorm.alpha_beta(module.to_dagnet().compile(dtype=torch.float64), p)
+    for side in (0, 1):
+        for got, want in zip(fast[side], exact[side]):
+            if want is None:
+                continue
+            (v, lv), (u, lu) = got, want
+            np.testing.assert_allclose(v.double().numpy() * 2.0 ** (lv - lu),
+                                       u.numpy(), rtol=1e-5)
+
+
 def batches(net, n=50, batch=8, seed=0):
     g = torch.Generator().manual_seed(seed)
     for _ in range(n):
@@ -302,18 +316,37 @@ class TestKernels:
         net = dagnet.layered([3, 16, 16, 2], seed=0)
         tiny = net.with_weights({e: net.weight(*e) * scale for e in net.edges
                                  if e[1] == "hidden1"})
-        module = tiny.compile(dtype=torch.float32)
-        fast = dagnet.pathnorm.alpha_beta(module, p, fused=True)
-        # the reference starts from the same float32 weights, subnormal ones included
-        same = module.to_dagnet().compile(dtype=torch.float64)
-        exact = dagnet.pathnorm.alpha_beta(same, p)
-        for side in (0, 1):
-            for got, want in zip(fast[side], exact[side]):
-                if want is None:
-                    continue
-                (v, lv), (u, lu) = got, want
-                np.testing.assert_allclose(v.double().numpy() * 2.0 ** (lv - lu),
-                                           u.numpy(), rtol=1e-5)
+        assert_alpha_beta_match_float64(tiny.compile(dtype=torch.float32), p)
+
+    @pytest.mark.parametrize("p", [2, 3])
+    def test_a_zero_block_does_not_flush_its_level(self, p):
+        """A zero-initialised skip out of a unit rescaled by 2^80 carries a
+        nominal exponent of 80 p and no value; the level it enters must keep
+        its other terms (2^-160 of them underflows float32)."""
+        net = dagnet.layered([3, 4, 4, 4, 2], skips=[(1, 3)], seed=0)
+        net = net.with_weights({("hidden1", "hidden3"): np.zeros((4, 4))})
+        net = dagnet.rescale(net, "hidden1", np.full(4, 2.0 ** 80))
+        assert_alpha_beta_match_float64(net.compile(dtype=torch.float32), p)
+
+    def test_outer_product_of_the_inverses_that_overflows_goes_to_float64(self):
+        """1 / gamma = inv_rb[j] * inv_ra[i] above 2^128 with a small lr: the
+        step is representable, the product of the inverses is not."""
+        net = dagnet.layered([3, 4, 4, 2], bias=False, seed=0)
+        w01 = net.weight_matrix("input", "hidden1") * 16.0
+        w23 = net.weight_matrix("hidden2", "output") * 16.0
+        w01[0, :] *= 2.0 ** -35
+        w23[:, 0] *= 2.0 ** -35
+        net = net.with_weights({("input", "hidden1"): w01, ("hidden2", "output"): w23})
+        steps = []
+        for dtype in (torch.float64, torch.float32):
+            module = net.compile(dtype=dtype)
+            x, y = next(batches(net, 1))
+            grads(module, x.to(dtype), y)
+            module.w_1_2.grad[0, 0] = 0.0  # as for a unit that is off on the batch
+            dagnet.PathSGD(module, lr=1e-30, p=1, fused=True).step()
+            steps.append(module.w_1_2.detach().double().numpy())
+        assert np.isfinite(steps[1]).all()
+        np.testing.assert_allclose(steps[1], steps[0], rtol=1e-5)
 
     def test_squares_that_underflow_float32_are_recomputed_scaled(self):
         """Weights near 1e-25 square to 0 in float32; gamma must not become 0."""
