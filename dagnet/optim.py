@@ -17,8 +17,10 @@ taken (nothing derived from the weights is kept between steps, so edits of
 any kind, ``.data`` included, are seen). Large dense blocks go through the
 fused kernels of :mod:`dagnet.kernels` in the module's dtype; a block whose
 products over- or underflow there is recomputed with its weights scaled by a
-power of two, and alpha and beta are recomputed in float64 if they still
-overflow. In a float32 network on CPU the largest
+power of two (in float64 if that is not enough), and alpha and beta are
+recomputed in float64 if they still overflow. With momentum the buffer holds
+``grad / gamma`` without ``lr``, so it can overflow float32 where the step
+would not. In a float32 network on CPU the largest
 hidden-to-hidden block is stepped in the very pass that takes its share of
 alpha and beta (:mod:`dagnet.native`), so it is read once a step, as in SGD.
 

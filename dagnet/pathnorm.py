@@ -103,41 +103,86 @@ def _block_exponent(w):
 def _sweep(module, block, p, fwd=None, bwd=None, fused=False, dtype=None):
     """``|W|^p @ fwd`` and ``|W|^p.T @ bwd`` (max-products for p = inf).
 
-    Returns ``(f, b, e)``: the products are ``f * 2^e`` and ``b * 2^e``.
-    Either vector may be None; the bias source takes ``fwd = None`` and gives
-    its column of ``|w|^p``. With ``fused`` True or None (see
-    :func:`alpha_beta`) the products are first taken unscaled (``e = 0``), a
-    large dense block through :func:`dagnet.kernels.power_products`, and kept
-    if :func:`_exact` finds them free of overflow and underflow. Otherwise,
-    and always with ``fused`` False, the block is first divided by the power
-    of two nearest its largest entry, so that ``|w|^p`` neither overflows nor
-    underflows whatever the scale of the weights. Outside the compiled
-    kernels a dense block is raised to the power a chunk of rows at a time,
-    both products taken from the same chunk. ``dtype`` casts the weights
-    first.
+    Returns ``((f, e_f), (b, e_b))``: the products are ``f * 2^e_f`` and
+    ``b * 2^e_b`` (None for a vector not given). The bias source takes
+    ``fwd = None`` and gives its column of ``|w|^p``. ``dtype`` casts the
+    weights first.
+
+    With ``fused`` True or None (see :func:`alpha_beta`) the products are
+    first taken unscaled, a large dense block through
+    :func:`dagnet.kernels.power_products`, and kept if :func:`_exact` finds
+    them free of overflow and underflow. Otherwise, and always with ``fused``
+    False, the block is first divided by the power of two nearest its largest
+    entry, so that ``|w|^p`` cannot overflow. If that still leaves products
+    that :func:`_exact` rejects (entries that matter far below the largest,
+    say in the column of a dead unit), a block below float64 is taken once
+    more in float64. Outside the compiled kernels a dense block is raised to
+    the power a chunk of rows at a time, both products taken from the same
+    chunk.
     """
     w = _weight(module, block, dtype)
+    terms = 1 if p == math.inf else max(1, w.numel())  # at most, per entry
+
+    def exact(f, b):
+        return _exact(f, terms, lambda rows: _has_terms(module, block, w, fwd, rows)) and \
+            _exact(b, terms, lambda cols: _has_terms(module, block, w.t(), bwd, cols,
+                                                     transposed=True))
+
     if fused is not False and dtype is None:
         f, b, _ = _sweep_at(module, block, p, w, fwd, bwd, fused, 0)
-        terms = 1 if p == math.inf else max(1, w.numel())  # at most, per entry
-        if _exact(f, terms) and _exact(b, terms):
-            return f, b, 0.0
-    return _sweep_at(module, block, p, w, fwd, bwd, False, _block_exponent(w))
+        if exact(f, b):
+            return (f, 0.0), (b, 0.0)
+    k = _block_exponent(w)
+    f, b, e = _sweep_at(module, block, p, w, fwd, bwd, False, k)
+    if w.dtype == torch.float64 or exact(f, b):
+        return (f, e), (b, e)
+    f, b, e = _sweep_at(module, block, p, w.double(), _double(fwd), _double(bwd), False, k)
+    return _split(f, e, w.dtype), _split(b, e, w.dtype)
 
 
-def _exact(v, n_terms):
-    """Whether products summing ``n_terms`` terms each can be trusted: finite,
-    at most ``2^-8`` of the dtype's largest (so that a few such terms add up
-    without overflow), and no entry below ``n_terms`` times the smallest
-    normal number over the epsilon, under which underflowed terms could
-    weigh in its last bits. An exact 0 is not trusted either: it may be an
-    underflow."""
+def _double(v):
+    return None if v is None else v.double()
+
+
+def _split(v, e, dtype):
+    """``(x, e')`` with ``v 2^e = x 2^e'`` and ``x`` in ``dtype``, largest entry near 1."""
+    if v is None:
+        return None, e
+    top = float(v.max()) if v.numel() else 0.0
+    shift = math.frexp(top)[1] if 0 < top < math.inf else 0
+    return (v * pow2(-shift)).to(dtype), e + shift
+
+
+def _has_terms(module, block, w, vec, entries, transposed=False):
+    """Whether any of the given product entries has a nonzero term
+    ``|w_ji|^p vec_i`` (rows of ``w``; its columns for ``transposed``)."""
+    if block.kind != "dense" or block.source == "bias":
+        dense = module.block_matrix(block, w.t() if transposed else w)
+        w = dense.t() if transposed else dense
+    if w.dim() == 1:  # the bias source's column: no vector
+        return bool((w[entries] != 0).any())
+    rows = w[entries] != 0
+    return bool((rows & (vec != 0)[None, :]).any()) if vec is not None else bool(rows.any())
+
+
+def _exact(v, n_terms, has_terms):
+    """Whether products summing ``n_terms`` terms each can be trusted.
+
+    They must be finite and at most ``2^-8`` of the dtype's largest (so that
+    a few such terms add up without overflow), and no entry may lie below
+    ``n_terms`` times the smallest normal number over the epsilon, where
+    underflowed terms could weigh in its last bits; an entry that is exactly
+    0 is trusted only where ``has_terms`` shows it has no nonzero term.
+    """
     if v is None:
         return True
     info = torch.finfo(v.dtype)
-    low, high = torch.aminmax(v) if v.numel() else (v.new_ones(()), v.new_ones(()))
-    return bool(torch.isfinite(v).all()) and float(high) <= info.max * 2.0 ** -8 and \
-        float(low) >= n_terms * info.tiny / info.eps
+    if not bool(torch.isfinite(v).all()) or float(v.max()) > info.max * 2.0 ** -8:
+        return False
+    small = v < n_terms * info.tiny / info.eps
+    if not bool(small.any()):
+        return True
+    return not bool((v[small] != 0).any()) and not has_terms(small)
 
 
 def _sweep_at(module, block, p, w, fwd, bwd, fused, k):
@@ -283,7 +328,7 @@ def alpha_beta(module, p=2, fused=False, dtype=None, meeting=None):
     def add_bwd(index):
         block = blocks[index]
         vec, log = beta[block.target]
-        _, b, e = _sweep(module, block, p, bwd=vec, fused=fused, dtype=dtype)
+        _, (b, e) = _sweep(module, block, p, bwd=vec, fused=fused, dtype=dtype)
         bwd_terms[block.source].append((b, log + e))
 
     for k in reversed(range(max(top, 1), module.n_levels)):
@@ -300,13 +345,12 @@ def alpha_beta(module, p=2, fused=False, dtype=None, meeting=None):
             if index == meet:
                 terms = meeting and meeting(index, alpha[block.source], beta[k])
                 if not terms:
-                    f, b, e = _sweep(module, block, p, fwd=vec, bwd=beta[k][0],
-                                     fused=fused, dtype=dtype)
-                    terms = (f, e), (b, e)
+                    terms = _sweep(module, block, p, fwd=vec, bwd=beta[k][0], fused=fused,
+                                   dtype=dtype)
                 (f, e), (b, eb) = terms
                 bwd_terms[block.source].append((b, beta[k][1] + eb))
             else:
-                f, _, e = _sweep(module, block, p, fwd=vec, fused=fused, dtype=dtype)
+                (f, e), _ = _sweep(module, block, p, fwd=vec, fused=fused, dtype=dtype)
             fwd_terms[k].append((f, log + e))
         alpha.append(_normalised(fwd_terms[k], anchor.new_zeros(module.level_sizes[k]),
                                  use_max))

@@ -34,12 +34,12 @@ def assert_float32_step_matches_float64(net, rtol=1e-3, p=2):
                                    moved, rtol=rtol, atol=rtol * np.abs(moved).max())
 
 
-def assert_alpha_beta_match_float64(module, p):
-    """alpha and beta of a float32 module (fused route) against float64 ones
+def assert_alpha_beta_match_float64(module, p, fused=True, sides=(0, 1)):
+    """alpha and beta (sides 0 and 1) of a float32 module against float64 ones
     computed from the same float32 weights."""
-    fast = dagnet.pathnorm.alpha_beta(module, p, fused=True)
+    fast = dagnet.pathnorm.alpha_beta(module, p, fused=fused)
     exact = dagnet.pathnorm.alpha_beta(module.to_dagnet().compile(dtype=torch.float64), p)
-    for side in (0, 1):
+    for side in sides:
         for got, want in zip(fast[side], exact[side]):
             if want is None:
                 continue
@@ -327,6 +327,23 @@ class TestKernels:
         net = net.with_weights({("hidden1", "hidden3"): np.zeros((4, 4))})
         net = dagnet.rescale(net, "hidden1", np.full(4, 2.0 ** 80))
         assert_alpha_beta_match_float64(net.compile(dtype=torch.float32), p)
+
+    @pytest.mark.parametrize("p, big, small", [(2, 1e20, 1e-17), (3, 1e20, 1e-3),
+                                                (1.5, 1e30, 1e-8), (1, 1e38, 1e-35)])
+    def test_a_dead_unit_holding_the_largest_weights_does_not_hide_the_rest(
+            self, p, big, small):
+        """The block's largest weights leave a dead unit: scaling the block
+        by them makes every |w|^p that matters to alpha underflow float32.
+        (beta of hidden2 spans big^p / small^p, beyond float32: not compared.)"""
+        net = dagnet.layered([3, 4, 4, 4, 2], bias=False, seed=0)
+        w12 = net.weight_matrix("hidden1", "hidden2").copy()
+        w12[0, :] = 0.0  # hidden2 unit 0 is dead
+        w23 = np.full((4, 4), small)
+        w23[:, 0] = big
+        net = net.with_weights({("hidden1", "hidden2"): w12, ("hidden2", "hidden3"): w23})
+        for fused in (True, False):
+            assert_alpha_beta_match_float64(net.compile(dtype=torch.float32), p, fused,
+                                            sides=(0,))
 
     def test_outer_product_of_the_inverses_that_overflows_goes_to_float64(self):
         """1 / gamma = inv_rb[j] * inv_ra[i] above 2^128 with a small lr: the
