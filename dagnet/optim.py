@@ -24,9 +24,11 @@ would not. In a float32 network on CPU the largest
 hidden-to-hidden block is stepped in the very pass that takes its share of
 alpha and beta (:mod:`dagnet.native`), so it is read once a step, as in SGD.
 
-In float32, an alpha or beta more than about 2^126 below the largest of its
-level (a range no float32 vector holds) is stored as 0; the edges whose gamma
-it sets then get no step. Networks with such ranges need float64.
+In float32, an alpha or beta more than about 2^149 below the largest of its
+level (a range no float32 vector holds) is stored as 0, and the edges whose
+gamma it sets get no step; between 2^126 and 2^149 below it keeps fewer bits,
+and so do the alphas and betas computed from it. Networks with such ranges
+need float64.
 
 Edges with ``gamma = 0`` lie only on paths through another zero weight; for
 positively homogeneous activations their gradient is zero too and their step
