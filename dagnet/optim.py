@@ -20,9 +20,9 @@ products over- or underflow there is recomputed with its weights scaled by a
 power of two (in float64 if that is not enough), and alpha and beta are
 recomputed in float64 if they still overflow. With momentum the buffer holds
 ``grad / gamma`` without ``lr``, so it can overflow float32 where the step
-would not. In a float32 network on CPU the largest
-hidden-to-hidden block is stepped in the very pass that takes its share of
-alpha and beta (:mod:`dagnet.native`), so it is read once a step, as in SGD.
+would not. In a float32 network on CPU the largest hidden-to-hidden block is
+stepped in the very pass that takes its share of alpha and beta
+(:mod:`dagnet.native`), so it is read once a step, as in SGD.
 
 In float32, an alpha or beta more than about 2^149 below the largest of its
 level (a range no float32 vector holds) is stored as 0, and the edges whose
@@ -53,7 +53,7 @@ from dagnet.compiled import CompiledDagNet
 from dagnet.kernels import FUSED_MIN_ELEMENTS, dense_update_, scratch_size
 from dagnet.native import meeting_step_
 from dagnet.pathnorm import (alpha_beta, check_p, gamma_exponent, gamma_power,
-                             meeting_block, pow2, workspace)
+                             meeting_block, pow2, split_exponent, workspace)
 
 __all__ = ["PathSGD", "path_sgd_step_"]
 
@@ -83,16 +83,6 @@ def _alpha_beta(module, p, fused, meeting=None):
     return alpha, beta
 
 
-def _exponent_split(v, dtype):
-    """``(x, e)`` with ``v = x 2^e``, ``x`` in ``dtype`` with its largest entry
-    in [1/2, 1) (``e = 0`` when ``v`` has no positive finite largest entry)."""
-    top = float(v.max()) if v.numel() else 0.0
-    if not 0 < top < math.inf:
-        return v.to(dtype), 0.0
-    e = math.frexp(top)[1]
-    return (v * pow2(-e)).to(dtype), float(e)
-
-
 class _MeetingStep:
     """Steps the meeting block of :func:`dagnet.pathnorm.alpha_beta` while
     its alpha / beta terms are taken, in one pass (:mod:`dagnet.native`).
@@ -103,8 +93,8 @@ class _MeetingStep:
     gradient, those two vectors finite, the step representable in float32,
     a float32 CPU block), it updates the block and keeps its terms, which a
     later call (the float64 recomputation of ``_alpha_beta``) is given back,
-    since the block has changed since;
-    otherwise every call answers None and the block is stepped as any other.
+    since the block has changed since; otherwise every call answers None and
+    the block is stepped as any other.
     """
 
     def __init__(self, module, lr, p):
@@ -140,7 +130,7 @@ class _MeetingStep:
         if products is None:
             return None
         f, b = products
-        return _exponent_split(f, w.dtype), _exponent_split(b, w.dtype)
+        return split_exponent(f, w.dtype), split_exponent(b, w.dtype)
 
 
 class _InverseFactors:

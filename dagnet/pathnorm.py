@@ -124,9 +124,8 @@ def _sweep(module, block, p, fwd=None, bwd=None, fused=False, dtype=None):
     terms = 1 if p == math.inf else max(1, w.numel())  # at most, per entry
 
     def exact(f, b):
-        return _exact(f, terms, lambda rows: _has_terms(module, block, w, fwd, rows)) and \
-            _exact(b, terms, lambda cols: _has_terms(module, block, w.t(), bwd, cols,
-                                                     transposed=True))
+        return _exact(f, terms, lambda rows: _has_terms(module, block, w, fwd, rows, 0)) \
+            and _exact(b, terms, lambda cols: _has_terms(module, block, w, bwd, cols, 1))
 
     if fused is not False and dtype is None:
         f, b, _ = _sweep_at(module, block, p, w, fwd, bwd, fused, 0)
@@ -137,15 +136,17 @@ def _sweep(module, block, p, fwd=None, bwd=None, fused=False, dtype=None):
     if w.dtype == torch.float64 or exact(f, b):
         return (f, e), (b, e)
     f, b, e = _sweep_at(module, block, p, w.double(), _double(fwd), _double(bwd), False, k)
-    return _split(f, e, w.dtype), _split(b, e, w.dtype)
+    return split_exponent(f, w.dtype, e), split_exponent(b, w.dtype, e)
 
 
 def _double(v):
     return None if v is None else v.double()
 
 
-def _split(v, e, dtype):
-    """``(x, e')`` with ``v 2^e = x 2^e'`` and ``x`` in ``dtype``, largest entry near 1."""
+def split_exponent(v, dtype, e=0.0):
+    """``(x, e')`` with ``v 2^e = x 2^e'``, ``x`` in ``dtype`` with its largest
+    entry in [1/2, 1) (``e' = e`` when ``v`` has no positive finite largest
+    entry; ``(None, e)`` for ``v`` None)."""
     if v is None:
         return None, e
     top = float(v.max()) if v.numel() else 0.0
@@ -153,16 +154,14 @@ def _split(v, e, dtype):
     return (v * pow2(-shift)).to(dtype), e + shift
 
 
-def _has_terms(module, block, w, vec, entries, transposed=False):
-    """Whether any of the given product entries has a nonzero term
-    ``|w_ji|^p vec_i`` (rows of ``w``; its columns for ``transposed``)."""
-    if block.kind != "dense" or block.source == "bias":
-        dense = module.block_matrix(block, w.t() if transposed else w)
-        w = dense.t() if transposed else dense
-    if w.dim() == 1:  # the bias source's column: no vector
-        return bool((w[entries] != 0).any())
-    rows = w[entries] != 0
-    return bool((rows & (vec != 0)[None, :]).any()) if vec is not None else bool(rows.any())
+def _has_terms(module, block, w, vec, entries, axis):
+    """Whether any of the given entries of the product along ``axis`` (0:
+    ``|W|^p @ vec``, rows; 1: ``|W|^p.T @ vec``, columns) has a nonzero term."""
+    m = module.block_matrix(block, w)  # w itself for a dense block: no copy
+    if m.dim() == 1:  # the bias source's column: no vector
+        return bool((m[entries] != 0).any())
+    m = (m[entries] if axis == 0 else m[:, entries].t()) != 0  # only those entries read
+    return bool((m & (vec != 0)[None, :]).any()) if vec is not None else bool(m.any())
 
 
 def _exact(v, n_terms, has_terms):
